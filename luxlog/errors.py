@@ -1,0 +1,57 @@
+"""Domain exceptions. Deep code raises these; only ``cli.py`` turns them into exit codes.
+
+Each carries a message that is shown to the user as one line, so it must say what failed,
+where, and ideally what to do.
+"""
+
+from __future__ import annotations
+
+from luxlog.exitcodes import ExitCode
+
+
+class LuxlogError(Exception):
+    """Base class: an expected failure with a one-line message and an exit code."""
+
+    exit_code: ExitCode = ExitCode.UNEXPECTED
+
+
+class ConfigError(LuxlogError):
+    """The configuration is invalid; ``problems`` holds one line per bad field."""
+
+    exit_code = ExitCode.CONFIG
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class HeatPumpError(LuxlogError):
+    """The heat pump could not be read (unreachable, timed out, or sent garbage)."""
+
+    exit_code = ExitCode.HEATPUMP
+
+
+class ProtocolError(HeatPumpError):
+    """The controller answered, but not in the shape the protocol requires.
+
+    Kept apart from plain I/O failures because misaligned data must never be logged: a
+    short or malformed reply is rejected as a whole.
+    """
+
+
+class Busy(LuxlogError):
+    """A lock could not be taken within the time budget (another luxlog is working)."""
+
+    exit_code = ExitCode.BUSY
+
+
+class StorageError(LuxlogError):
+    """A file or database could not be written or read (disk full, permissions, corrupt)."""
+
+    exit_code = ExitCode.STORAGE
+
+
+class Unhealthy(LuxlogError):
+    """``status --check`` found at least one problem."""
+
+    exit_code = ExitCode.UNHEALTHY

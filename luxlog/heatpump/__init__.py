@@ -1,0 +1,1 @@
+"""Talking to the Luxtronik 2 controller: wire protocol, client, sensor catalogue."""

@@ -1,0 +1,72 @@
+"""Named file locks: the only way luxlog processes coordinate.
+
+Which lock guards what (all files live in ``<data_dir>/locks``):
+
+* ``heatpump-<host>-<port>.lock`` - talking to one controller. Controllers misbehave when
+  several clients poll at once, so every luxlog process that opens a connection holds it.
+* ``spool.lock`` - appending to ``spool/current.jsonl`` and rotating it into a segment.
+  Held for milliseconds, so a poll never waits long behind a flush.
+* ``cache.lock`` - writing the SQLite cache and the spool segments it ingests (flush,
+  roll-up bookkeeping, prune). Readers (``status``) never take it.
+
+The locks are ``flock`` based (via ``filelock``): the kernel drops them when a process
+dies, so a SIGKILLed job can never leave a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from luxlog.errors import Busy, StorageError
+
+
+def lock_dir(data_dir: Path) -> Path:
+    """Where the lock files of one installation live."""
+    return data_dir / "locks"
+
+
+def heatpump_lock_path(data_dir: Path, host: str, port: int) -> Path:
+    """Lock file for one controller; the host is sanitised into a file name."""
+    safe_host = re.sub(r"[^A-Za-z0-9.-]", "_", host)
+    return lock_dir(data_dir) / f"heatpump-{safe_host}-{port}.lock"
+
+
+def spool_lock_path(data_dir: Path) -> Path:
+    """Lock file guarding the active spool file."""
+    return lock_dir(data_dir) / "spool.lock"
+
+
+def cache_lock_path(data_dir: Path) -> Path:
+    """Lock file guarding writes to the cache and the ingest of spool segments."""
+    return lock_dir(data_dir) / "cache.lock"
+
+
+@contextmanager
+def hold(path: Path, *, timeout: float, what: str) -> Iterator[None]:
+    """Hold the lock at ``path`` or raise ``Busy`` after ``timeout`` seconds.
+
+    ``filelock`` is imported here rather than at module level because it costs ~30 ms
+    of import time and only the code paths that actually lock should pay for it.
+    """
+    from filelock import FileLock, Timeout
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create lock directory {path.parent}: {exc.strerror}") from exc
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=max(timeout, 0.0))
+    except Timeout:
+        raise Busy(
+            f"{what} is in use by another luxlog process (waited {timeout:.1f}s for {path})"
+        ) from None
+    except OSError as exc:
+        raise StorageError(f"cannot open lock file {path}: {exc.strerror}") from exc
+    try:
+        yield
+    finally:
+        lock.release()
