@@ -294,6 +294,7 @@ def load(
             values["timezone"] = _timezone(zone)
         except _Invalid:
             values["timezone"] = "UTC"
+        sources["timezone"] = "this machine's time zone"
     data_dir: Path = values.setdefault("data_dir", Settings.data_dir)
     values.setdefault("cache_path", data_dir / "cache.sqlite3")
     values.setdefault("spool_dir", data_dir / "spool")

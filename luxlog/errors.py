@@ -55,3 +55,9 @@ class Unhealthy(LuxlogError):
     """``status --check`` found at least one problem."""
 
     exit_code = ExitCode.UNHEALTHY
+
+
+class Interrupted(LuxlogError):
+    """SIGTERM or SIGINT arrived; raised between two Python steps, never mid-write."""
+
+    exit_code = ExitCode.INTERRUPTED

@@ -18,3 +18,4 @@ class ExitCode(IntEnum):
     BUSY = 5  # a lock was held past the time budget
     UNHEALTHY = 6  # `status --check` found a problem
     STORAGE = 7  # disk full, unwritable file, corrupt database
+    INTERRUPTED = 130  # SIGINT/SIGTERM: the current sample was finished or abandoned whole
