@@ -111,7 +111,9 @@ def _main(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="YAML config file (default: $LUXLOG_CONFIG, ./luxlog.yaml)."),
+        typer.Option(
+            "--config", "-c", help="YAML config file (default: $LUXLOG_CONFIG, ./luxlog.yaml)."
+        ),
     ] = None,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Where spool, cache, locks and CSVs live.")
@@ -123,7 +125,9 @@ def _main(
     ctx.obj = _Globals(config=config, data_dir=data_dir, verbose=verbose, quiet=quiet)
 
 
-HostOption = Annotated[str | None, typer.Option("--host", help="Heat pump host (overrides config).")]
+HostOption = Annotated[
+    str | None, typer.Option("--host", help="Heat pump host (overrides config).")
+]
 PortOption = Annotated[int | None, typer.Option("--port", help="Heat pump port (default 8889).")]
 
 
@@ -200,8 +204,15 @@ def sensors(
         typer.echo(
             render.to_json(
                 [
-                    {"kind": i.kind, "index": i.index, "name": i.name, "type": i.type,
-                     "unit": i.unit, "numeric": i.numeric, "latest": v}
+                    {
+                        "kind": i.kind,
+                        "index": i.index,
+                        "name": i.name,
+                        "type": i.type,
+                        "unit": i.unit,
+                        "numeric": i.numeric,
+                        "latest": v,
+                    }
                     for i, v in entries
                 ]
             )
@@ -231,7 +242,10 @@ def flush(ctx: typer.Context) -> None:
         result = flush_spool(settings, progress=progress)
     log.info(
         "flushed %d sample(s) from %d segment(s): %d new, %d already cached, %d bad line(s)",
-        result.samples_read, result.segments, result.samples_added, result.duplicates,
+        result.samples_read,
+        result.segments,
+        result.samples_added,
+        result.duplicates,
         len(result.bad_lines),
     )
 
@@ -284,8 +298,12 @@ def simulate(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8889,
     fault: Annotated[
-        str | None, typer.Option("--fault", help="Misbehave: hang, refuse, close-mid-array, "
-                                 "fragmented, slow, garbage.")
+        str | None,
+        typer.Option(
+            "--fault",
+            help="Misbehave: hang, refuse, close-mid-array, fragmented, slow, garbage, "
+            "short-length.",
+        ),
     ] = None,
     capture: Annotated[
         str, typer.Option("--capture", help="Which real capture to replay.")
@@ -299,8 +317,14 @@ def simulate(
 
     if fault is not None and fault not in FAULT_MODES:
         raise typer.BadParameter(f"unknown fault {fault!r}; choose from {', '.join(FAULT_MODES)}")
-    simulator = Simulator(capture=capture, host=host, port=port, fault=fault)
-    log.info("simulated heat pump listening on %s:%d (Ctrl-C stops it)", host, port)
+    simulator = Simulator(capture=capture, host=host, port=port, fault=fault).start()
+    log.info(
+        "simulated heat pump (%s%s) listening on %s:%d (Ctrl-C stops it)",
+        capture,
+        f", fault {fault}" if fault else "",
+        host,
+        simulator.port,
+    )
     try:
         simulator.serve_forever()
     except Interrupted:

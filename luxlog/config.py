@@ -59,9 +59,7 @@ class Settings:
     def require_host(self) -> None:
         """Commands that talk to the heat pump call this; others work without a host."""
         if not self.host:
-            raise ConfigError(
-                ["host: not set (set 'host:' in luxlog.yaml, LUXLOG_HOST or --host)"]
-            )
+            raise ConfigError(["host: not set (set 'host:' in luxlog.yaml, LUXLOG_HOST or --host)"])
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values, for `luxlog config --json` and the status report."""
@@ -173,10 +171,10 @@ _PATH_FIELDS = {"data_dir", "cache_path", "spool_dir", "output_dirs"}
 def machine_timezone(environ: Mapping[str, str]) -> str:
     """The machine's IANA zone name (TZ, then /etc/localtime, then /etc/timezone), or UTC."""
     candidate = environ.get("TZ", "").lstrip(":")
-    if candidate and "/" in candidate or candidate == "UTC":
+    if (candidate and "/" in candidate) or candidate == "UTC":
         return candidate
     try:
-        target = os.readlink("/etc/localtime")
+        target = str(Path("/etc/localtime").readlink())
         if "zoneinfo/" in target:
             return target.split("zoneinfo/", 1)[1]
     except OSError:
@@ -234,10 +232,13 @@ def load(
     config_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    *,
+    read_files: bool = True,
 ) -> Settings:
     """Resolve settings from defaults, file, environment and flags; raise ``ConfigError``.
 
     ``overrides`` are command-line flags by field name; ``None`` values mean "not given".
+    ``read_files=False`` ignores every config file (the demo must not pick up a user's).
     Every problem is collected, so a user fixes a broken config in one round.
     """
     environ = os.environ if environ is None else environ
@@ -245,7 +246,7 @@ def load(
     raw: dict[str, tuple[Any, str]] = {}  # field -> (value, source)
     known = list(_PARSERS)
 
-    path = find_config_file(config_file, environ)
+    path = find_config_file(config_file, environ) if read_files else None
     base_dir = Path()
     if path is not None:
         base_dir = path.parent

@@ -49,7 +49,4 @@ def latest_sample(settings: Settings) -> Sample | None:
         span = cache.time_range()
         if span is None:
             return None
-        newest = None
-        for newest in cache.query(span[1], span[1] + 1):
-            pass
-        return newest
+        return next(iter(cache.query(span[1], span[1] + 1)), None)

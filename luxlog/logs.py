@@ -13,13 +13,14 @@ import time
 
 
 class _LineFormatter(logging.Formatter):
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
     def __init__(self, command: str) -> None:
-        super().__init__("%(asctime)s %(levelname)s " + command + ": %(message)s",
-                         datefmt="%Y-%m-%dT%H:%M:%SZ")
+        super().__init__(
+            "%(asctime)s %(levelname)s " + command + ": %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ"
+        )
 
-    def formatException(self, ei: object) -> str:  # noqa: N802 - logging's API name
+    def formatException(self, ei: object) -> str:
         # Indent the traceback so a log reader can tell it belongs to the line above.
         text = super().formatException(ei)  # type: ignore[arg-type]
         return "\n".join("    " + line for line in text.splitlines())

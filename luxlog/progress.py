@@ -7,6 +7,10 @@ terminal session pays for the bar.
 from __future__ import annotations
 
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 class RichProgress:
@@ -17,7 +21,7 @@ class RichProgress:
 
         self._progress = Progress(transient=True)
         self._description = description
-        self._task: int | None = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> RichProgress:
         self._progress.start()

@@ -197,7 +197,7 @@ class Spool:
                 stamp += 1
                 target = self.directory / f"{SEGMENT_PREFIX}{stamp:015d}.jsonl"
             try:
-                os.rename(current, target)
+                current.rename(target)
                 _fsync_dir(self.directory)
             except OSError as exc:
                 raise StorageError(f"cannot rotate spool file {current}: {exc.strerror}") from exc
@@ -253,7 +253,7 @@ class Spool:
                     handle.write(json.dumps(record) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(temp, target)
+            temp.replace(target)
             _fsync_dir(self.quarantine_dir)
         except OSError as exc:
             raise StorageError(f"cannot write quarantine file {target}: {exc.strerror}") from exc

@@ -34,15 +34,21 @@ def test_defaults_without_any_source(tmp_path, monkeypatch):
 
 
 def test_precedence_defaults_file_env_flags(tmp_path):
-    cfg = write(tmp_path / "luxlog.yaml", "host: from-file\nport: 1000\ninterval_sec: 60\nretries: 1\n")
+    cfg = write(
+        tmp_path / "luxlog.yaml", "host: from-file\nport: 1000\ninterval_sec: 60\nretries: 1\n"
+    )
     env = {"LUXLOG_PORT": "2000", "LUXLOG_INTERVAL_SEC": "45"}
     settings = load(cfg, environ=env, overrides={"interval_sec": 15, "host": None})
     assert settings.host == "from-file"  # file beats default; a None flag is "not given"
     assert settings.retries == 1
     assert settings.port == 2000  # env beats file
     assert settings.interval_sec == 15  # flag beats env
-    assert settings.sources == {**settings.sources, "host": str(cfg), "port": "LUXLOG_PORT",
-                                "interval_sec": "--interval-sec"}
+    assert settings.sources == {
+        **settings.sources,
+        "host": str(cfg),
+        "port": "LUXLOG_PORT",
+        "interval_sec": "--interval-sec",
+    }
 
 
 def test_config_file_lookup_order(tmp_path, monkeypatch):
@@ -70,8 +76,14 @@ def test_paths_in_file_are_relative_to_the_file(tmp_path):
 
 
 def test_env_lists_and_paths(tmp_path):
-    settings = load(None, environ={"LUXLOG_OUTPUT_DIRS": "/a, /b,", "LUXLOG_DATA_DIR": "/data",
-                                   "LUXLOG_CACHE_PATH": "/c/cache.db"})
+    settings = load(
+        None,
+        environ={
+            "LUXLOG_OUTPUT_DIRS": "/a, /b,",
+            "LUXLOG_DATA_DIR": "/data",
+            "LUXLOG_CACHE_PATH": "/c/cache.db",
+        },
+    )
     assert settings.output_dirs == (Path("/a"), Path("/b"))
     assert settings.cache_path == Path("/c/cache.db")
     assert settings.spool_dir == Path("/data/spool")
@@ -117,7 +129,10 @@ def test_every_problem_reported_at_once_with_file_and_did_you_mean(tmp_path):
         load(cfg, environ={"LUXLOG_RETRIESS": "3", "LUXLOG_DISK_MAX_PERCENT": "150"})
     problems = caught.value.problems
     assert f"hots: unknown setting in {cfg} (did you mean 'host'?)" in problems
-    assert "LUXLOG_RETRIESS: unknown setting in the environment (did you mean 'LUXLOG_RETRIES'?)" in problems
+    assert (
+        "LUXLOG_RETRIESS: unknown setting in the environment (did you mean 'LUXLOG_RETRIES'?)"
+        in problems
+    )
     assert f"port: must be a whole number (got True from {cfg})" in problems
     assert f"interval_sec: must be 5..3600 (got 2 from {cfg})" in problems
     assert any(p.startswith("csv_time:") and str(cfg) in p for p in problems)

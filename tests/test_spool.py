@@ -11,8 +11,8 @@ from luxlog.errors import StorageError
 from luxlog.sample import Sample
 from luxlog.spool import (
     BadLine,
-    Spool,
     SegmentRead,
+    Spool,
     decode_line,
     encode_line,
     format_timestamp,
@@ -52,11 +52,20 @@ def test_timestamps_round_trip_with_milliseconds():
         (b'{"v":1,"t":"2025-11-26T18:30:00.000Z","host":"h","calc":[1,2', "not JSON"),
         (b"\xff\xfe garbage", "not JSON"),
         (b"[1,2,3]", "not a JSON object"),
-        (b'{"v":2,"t":"2025-11-26T18:30:00.000Z","host":"h","calc":[],"param":[]}', "unknown format version"),
+        (
+            b'{"v":2,"t":"2025-11-26T18:30:00.000Z","host":"h","calc":[],"param":[]}',
+            "unknown format version",
+        ),
         (b'{"v":1,"host":"h","calc":[],"param":[]}', "'host' or 't' missing"),
         (b'{"v":1,"t":"yesterday","host":"h","calc":[],"param":[]}', "bad timestamp"),
-        (b'{"v":1,"t":"2025-11-26T18:30:00.000Z","host":"h","calc":[1.5],"param":[]}', "'calc' is not"),
-        (b'{"v":1,"t":"2025-11-26T18:30:00.000Z","host":"h","calc":[],"param":[4294967296]}', "'param' is not"),
+        (
+            b'{"v":1,"t":"2025-11-26T18:30:00.000Z","host":"h","calc":[1.5],"param":[]}',
+            "'calc' is not",
+        ),
+        (
+            b'{"v":1,"t":"2025-11-26T18:30:00.000Z","host":"h","calc":[],"param":[4294967296]}',
+            "'param' is not",
+        ),
     ],
 )
 def test_bad_lines_are_rejected_with_a_reason(line, reason):
@@ -98,7 +107,9 @@ def test_torn_tail_gets_its_own_line_and_is_quarantined(tmp_path):
     report = SegmentRead(segment)
     assert [s.timestamp_ms for s in spool.read(segment, report)] == [1000, 3000]
     assert [n for n, _ in report.bad_lines] == [2]
-    kept = [json.loads(line) for line in (spool.quarantine_dir / segment.name).read_text().splitlines()]
+    kept = [
+        json.loads(line) for line in (spool.quarantine_dir / segment.name).read_text().splitlines()
+    ]
     assert kept[0]["line"] == 2 and kept[0]["segment"] == segment.name
     # the torn bytes are kept exactly, not dropped
     assert kept[0]["raw"].encode("utf-8", "surrogateescape") == full[: len(full) // 2]

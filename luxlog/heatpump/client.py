@@ -21,6 +21,10 @@ from luxlog.heatpump import protocol
 
 log = logging.getLogger("luxlog.heatpump")
 
+# A read of ~5 KB on a LAN takes a few ms; an attempt with less time than this left is
+# not worth starting (it would only add a misleading "timed out" line to the log).
+MIN_ATTEMPT_SEC = 0.25
+
 
 @dataclass(frozen=True, slots=True)
 class RawRead:
@@ -79,8 +83,7 @@ class _Connection:
                 ) from None
             except OSError as exc:
                 raise HeatPumpError(
-                    f"{self.address}: connection failed while reading {what}: "
-                    f"{exc.strerror or exc}"
+                    f"{self.address}: connection failed while reading {what}: {exc.strerror or exc}"
                 ) from None
             if chunk == 0:
                 raise ProtocolError(
@@ -144,7 +147,7 @@ def read_with_retries(
     made = 0
     for attempt in range(1, attempts + 1):
         remaining = deadline - time.monotonic()
-        if remaining <= 0.05:
+        if remaining < MIN_ATTEMPT_SEC / 2:
             break
         made = attempt
         try:
@@ -156,9 +159,12 @@ def read_with_retries(
                 "%s: attempt %d/%d failed after %.1fs: %s", address, attempt, attempts, elapsed, exc
             )
         if attempt < attempts:
-            pause = min(backoff, max(deadline - time.monotonic() - 0.1, 0.0))
-            if pause > 0:
-                sleep(pause)
+            # Shorten the back-off rather than skip the last attempt, but never start an
+            # attempt too short to complete a read.
+            pause = min(backoff, deadline - time.monotonic() - MIN_ATTEMPT_SEC)
+            if pause < 0:
+                break
+            sleep(pause)
             backoff *= 2
     elapsed = time.monotonic() - started
     cause = str(last_error) if last_error else "no time left for an attempt"
