@@ -1,6 +1,6 @@
 """``python -m luxlog`` behaves exactly like the ``luxlog`` console script."""
 
-from luxlog.cli import main
+from luxlog.launcher import main
 
 if __name__ == "__main__":
     main()

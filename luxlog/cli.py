@@ -1,32 +1,28 @@
 """The ``luxlog`` command line: a thin skin over the library.
 
 Each command parses its options, calls one library function and renders the result.
-This is the only module that turns exceptions into exit codes (``_run``). Modules are
-imported inside the commands so that ``luxlog poll`` pays only for what it uses.
+Exceptions become exit codes in ``_run`` (via ``launcher.exit_code_for``, which the
+Typer-free fast path of ``poll`` shares). Modules are imported inside the commands so
+that each command pays only for what it uses.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import signal
 import sys
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
-from luxlog.errors import ConfigError, Interrupted, LuxlogError
-from luxlog.exitcodes import ExitCode
+from luxlog.errors import Interrupted
+from luxlog.launcher import STARTED, GlobalOptions, exit_code_for, prepare
 
 if TYPE_CHECKING:
     from luxlog.config import Settings
 
-STARTED = time.monotonic()  # the poll budget counts start-up time too
 log = logging.getLogger("luxlog")
 
 app = typer.Typer(
@@ -39,28 +35,15 @@ app = typer.Typer(
 )
 
 
-@dataclass
-class _Globals:
-    config: Path | None = None
-    data_dir: Path | None = None
-    verbose: bool = False
-    quiet: bool = False
-
-
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    raise Interrupted(f"stopped by {signal.Signals(signum).name}")
-
-
 def _run(command: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Wrap a command: logging, signals, and the mapping of errors to exit codes.
+    """Wrap a command: logging, signals, and errors turned into exit codes.
 
-    Domain errors print one line per problem and exit with their code; anything else is
-    a bug: logged with its traceback (never local variables) and exit 1, so the next cron
-    run starts clean.
+    The mapping itself lives in ``launcher.exit_code_for``, shared with the Typer-free
+    fast path of ``poll``.
     """
 
     def decorate(function: Callable[P, R]) -> Callable[P, R]:
@@ -68,28 +51,14 @@ def _run(command: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             # Typer passes every parameter by keyword; each command declares ``ctx``.
             ctx = kwargs.get("ctx")
-            state: _Globals = getattr(ctx, "obj", None) or _Globals()
-            from luxlog import logs
-
-            logs.setup(command, verbose=state.verbose, quiet=state.quiet)
-            # SIGTERM becomes an exception raised between two Python steps, so a spool
-            # line or a CSV is finished or abandoned whole, never cut in half.
-            signal.signal(signal.SIGTERM, _on_signal)
-            signal.signal(signal.SIGINT, _on_signal)
+            options: GlobalOptions = getattr(ctx, "obj", None) or GlobalOptions()
+            prepare(command, options)
             try:
                 return function(*args, **kwargs)
-            except ConfigError as exc:
-                for problem in exc.problems:
-                    log.error("invalid config: %s", problem)
-                raise typer.Exit(int(exc.exit_code)) from None
-            except LuxlogError as exc:
-                log.error("%s", exc)
-                raise typer.Exit(int(exc.exit_code)) from None
             except (typer.Exit, typer.Abort, typer.BadParameter):
                 raise
-            except Exception:
-                log.exception("unexpected error (a bug - please report it with this log)")
-                raise typer.Exit(int(ExitCode.UNEXPECTED)) from None
+            except Exception as exc:
+                raise typer.Exit(exit_code_for(exc)) from None
 
         return wrapper
 
@@ -100,7 +69,7 @@ def _settings(ctx: typer.Context, **overrides: Any) -> Settings:
     """Resolve the settings for this run (defaults < file < environment < flags)."""
     from luxlog import config
 
-    state: _Globals = ctx.obj or _Globals()
+    state: GlobalOptions = ctx.obj or GlobalOptions()
     if state.data_dir is not None:
         overrides.setdefault("data_dir", state.data_dir)
     return config.load(state.config, overrides=overrides)
@@ -122,7 +91,7 @@ def _main(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log errors only.")] = False,
 ) -> None:
     """Log a Luxtronik 2 heat pump for years without losing a sample."""
-    ctx.obj = _Globals(config=config, data_dir=data_dir, verbose=verbose, quiet=quiet)
+    ctx.obj = GlobalOptions(config=config, data_dir=data_dir, verbose=verbose, quiet=quiet)
 
 
 HostOption = Annotated[
@@ -349,8 +318,3 @@ def demo(
     report = run_demo(directory=directory, polls=polls)
     for line in report:
         typer.echo(line)
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="luxlog")

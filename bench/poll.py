@@ -1,0 +1,79 @@
+"""Benchmark: whole-process CPU time of `luxlog poll` beside a minimal luxtronik script.
+
+Both read the same simulated heat pump over loopback and append one JSON line. The goal
+(issue "foundation"): luxlog poll <= 2.5x the minimal script, i.e. no heavy imports on
+the poll path. Prints medians over several runs; run with `./dev bench` or
+`python bench/poll.py [runs]`.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from luxlog.simulator import Simulator
+
+MINIMAL = """
+import json, sys, time
+import luxtronik
+pump = luxtronik.Luxtronik(sys.argv[1], int(sys.argv[2]))
+record = {
+    "t": time.time(),
+    "calc": {i: c.value for i, c in pump.calculations.calculations.items()},
+    "param": {i: p.value for i, p in pump.parameters.parameters.items()},
+}
+with open(sys.argv[3], "a") as handle:
+    handle.write(json.dumps(record, default=str) + "\\n")
+"""
+
+
+def cpu_seconds(command: list[str], env: dict[str, str]) -> float:
+    """User + system CPU time of one child process, from wait4's rusage (microseconds)."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{command[:4]} failed with exit code {process.returncode}")
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+    with Simulator(dynamic=True) as simulator, tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "LUXLOG_HOST": "127.0.0.1",
+            "LUXLOG_PORT": str(simulator.port),
+            "LUXLOG_DATA_DIR": tmp,
+        }
+        env.pop("LUXLOG_CONFIG", None)
+        luxlog_cmd = [sys.executable, "-m", "luxlog", "poll"]
+        minimal_cmd = [
+            sys.executable,
+            "-c",
+            MINIMAL,
+            "127.0.0.1",
+            str(simulator.port),
+            str(Path(tmp) / "minimal.jsonl"),
+        ]
+        # Warm the OS page cache so the first run of either does not pay for disk reads.
+        cpu_seconds(luxlog_cmd, env)
+        cpu_seconds(minimal_cmd, env)
+        luxlog_times, minimal_times = [], []
+        for _ in range(runs):  # interleaved, so machine load affects both alike
+            luxlog_times.append(cpu_seconds(luxlog_cmd, env))
+            minimal_times.append(cpu_seconds(minimal_cmd, env))
+        spooled = (Path(tmp) / "spool" / "current.jsonl").read_text().count("\n")
+    ours, base = statistics.median(luxlog_times), statistics.median(minimal_times)
+    print(f"poll CPU time, median of {runs} runs (whole process: start-up, read, append):")
+    print(f"  minimal luxtronik script : {base * 1000:7.1f} ms")
+    print(f"  luxlog poll              : {ours * 1000:7.1f} ms  ({ours / base:.2f}x, goal <= 2.5x)")
+    print(f"  ({spooled} samples spooled by luxlog)")
+
+
+if __name__ == "__main__":
+    main()
