@@ -1,0 +1,215 @@
+"""The command line: exit codes, messages, help, and what the poll path imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from luxlog.cli import app
+from luxlog.simulator import Simulator
+
+runner = CliRunner()
+
+
+def invoke(*args, env=None):
+    return runner.invoke(app, list(args), env=env)
+
+
+@pytest.fixture
+def pump():
+    with Simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def env(tmp_path, pump):
+    return {
+        "LUXLOG_HOST": "127.0.0.1",
+        "LUXLOG_PORT": str(pump.port),
+        "LUXLOG_DATA_DIR": str(tmp_path / "data"),
+        "LUXLOG_INTERVAL_SEC": "5",
+        "LUXLOG_RETRIES": "0",
+    }
+
+
+def test_poll_is_quiet_on_success_and_spools_one_line(env, tmp_path):
+    result = invoke("poll", env=env)
+    assert result.exit_code == 0, result.output
+    assert result.output == ""
+    lines = (tmp_path / "data" / "spool" / "current.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["v"] == 1
+
+
+def test_poll_print_json(env):
+    result = invoke("poll", "--print", "--json", env=env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["firmware"] == "V1.80"
+    assert isinstance(data["values"]["ID_WEB_Temperatur_TVL"], float)
+    assert data["values"]["ID_WEB_Temperatur_TWE"] is None  # -500: sensor not fitted
+
+
+def test_poll_print_table_plain_when_not_a_terminal(env):
+    result = invoke("poll", "--print", env=env)
+    assert result.exit_code == 0, result.output
+    assert "ID_WEB_Temperatur_TVL" in result.stdout
+    assert "\x1b[" not in result.stdout  # no colour codes in logs or pipes
+    assert "no request" in result.stdout  # selection labels shown
+
+
+def test_poll_host_flag_overrides_environment(env, pump):
+    env = {**env, "LUXLOG_HOST": "192.0.2.1"}  # TEST-NET: never reached
+    result = invoke("poll", "--host", "127.0.0.1", "--port", str(pump.port), env=env)
+    assert result.exit_code == 0, result.output
+
+
+def test_poll_unreachable_exits_4_and_logs_each_attempt(env):
+    with Simulator(fault="refuse") as dead:
+        env = {**env, "LUXLOG_PORT": str(dead.port), "LUXLOG_RETRIES": "1"}
+        result = invoke("poll", env=env)
+    assert result.exit_code == 4, result.output
+    lines = result.stderr.strip().splitlines()
+    assert "attempt 1/2" in lines[0] and "attempt 2/2" in lines[1]
+    assert "ERROR poll: no valid answer" in lines[-1]
+    assert lines[0][:4].isdigit() and lines[0][19] == "Z"  # UTC timestamp first
+
+
+def test_poll_without_host_is_a_config_error(tmp_path):
+    result = invoke("poll", env={"LUXLOG_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 3
+    assert "host: not set" in result.stderr
+    assert not (tmp_path / "spool").exists()
+
+
+def test_invalid_config_lists_every_problem_and_writes_nothing(tmp_path):
+    bad = tmp_path / "luxlog.yaml"
+    bad.write_text("port: 99999\ninterval_sec: 1\nhots: x\n")
+    result = invoke("--config", str(bad), "poll", env={"LUXLOG_DATA_DIR": str(tmp_path / "d")})
+    assert result.exit_code == 3
+    errors = [line for line in result.stderr.splitlines() if "invalid config" in line]
+    assert len(errors) == 3
+    assert not (tmp_path / "d").exists()
+
+
+def test_unwritable_spool_exits_7(env, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the spool directory should be")
+    result = invoke("poll", env={**env, "LUXLOG_SPOOL_DIR": str(blocker / "spool")})
+    assert result.exit_code == 7, result.output
+    assert "cannot open spool file" in result.stderr
+
+
+def test_config_command_shows_sources(env):
+    result = invoke("config", "--json", env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["port"] == int(env["LUXLOG_PORT"])
+    table = invoke("config", env=env)
+    assert "LUXLOG_PORT" in table.stdout and "default" in table.stdout
+
+
+def test_sensors_before_and_after_a_poll(env):
+    before = invoke("sensors", "--json", env=env)
+    assert before.exit_code == 0, before.output
+    listed = json.loads(before.stdout)
+    assert len(listed) > 1300 and all(item["latest"] is None for item in listed)
+    assert invoke("poll", env=env).exit_code == 0
+    after = json.loads(invoke("sensors", "--json", env=env).stdout)
+    by_name = {item["name"]: item for item in after}
+    assert by_name["ID_WEB_Temperatur_TVL"]["unit"] == "°C"
+    assert isinstance(by_name["ID_WEB_Temperatur_TVL"]["latest"], float)
+    assert len(after) == 200 - 9 + 1086  # the capture's lengths, version characters folded
+    table = invoke("sensors", env=env)
+    assert "ID_WEB_Temperatur_TVL" in table.stdout
+
+
+def test_sensors_reads_the_cache_when_the_spool_is_empty(env):
+    assert invoke("poll", env=env).exit_code == 0
+    assert invoke("flush", env=env).exit_code == 0
+    after = json.loads(invoke("sensors", "--json", env=env).stdout)
+    assert any(item["latest"] is not None for item in after)
+
+
+def test_simulate_rejects_unknown_fault():
+    result = invoke("simulate", "--fault", "explode")
+    assert result.exit_code == 2
+    assert "unknown fault" in result.output
+
+
+def test_every_command_has_help_with_an_example():
+    command = typer.main.get_command(app)
+    for name, sub in command.commands.items():  # type: ignore[attr-defined]
+        assert sub.help and "Example:" in sub.help, f"{name} lacks help with an example"
+        result = invoke(name, "--help")
+        assert result.exit_code == 0 and "Example" in result.stdout
+
+
+def test_unexpected_error_is_logged_with_traceback_and_exits_1(env, monkeypatch):
+    import luxlog.poll
+
+    def broken(*args, **kwargs):
+        secret = "do-not-show"  # noqa: F841 - locals must never be printed
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(luxlog.poll, "poll", broken)
+    result = invoke("poll", env=env)
+    assert result.exit_code == 1
+    assert "unexpected error" in result.stderr and "RuntimeError: boom" in result.stderr
+    assert "do-not-show" not in result.stderr
+
+
+def test_verbose_and_quiet(env, pump):
+    verbose = invoke("-v", "poll", env=env)
+    assert "DEBUG poll: spooled sample" in verbose.stderr
+    with Simulator(fault="refuse") as dead:
+        quiet = invoke("-q", "poll", env={**env, "LUXLOG_PORT": str(dead.port)})
+    assert quiet.exit_code == 4
+    assert "WARNING" not in quiet.stderr and "ERROR" in quiet.stderr
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    result = invoke("demo", "--dir", str(tmp_path / "demo"), "--polls", "3")
+    assert result.exit_code == 0, result.output
+    assert "polled 3 time(s)" in result.stdout
+    assert "flushed 3 sample(s)" in result.stdout
+    assert (tmp_path / "demo" / "cache.sqlite3").exists()
+
+
+def test_demo_unwritable_directory_exits_7(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = invoke("demo", "--dir", str(blocker / "demo"))
+    assert result.exit_code == 7
+    assert "cannot create demo directory" in result.stderr
+
+
+def test_poll_path_imports_nothing_heavy(env):
+    code = (
+        "import sys\n"
+        "from luxlog.cli import app\n"
+        "try:\n"
+        "    app(['poll'], standalone_mode=False)\n"
+        "finally:\n"
+        "    heavy = ('rich', 'sqlite3', 'yaml', 'luxtronik')\n"
+        "    print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=8,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_python_dash_m_works(env):
+    done = subprocess.run(
+        [sys.executable, "-m", "luxlog", "--help"], capture_output=True, text=True, timeout=8
+    )
+    assert done.returncode == 0 and "poll" in done.stdout
