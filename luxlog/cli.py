@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from luxlog.errors import Interrupted
-from luxlog.launcher import STARTED, GlobalOptions, exit_code_for, prepare
+from luxlog.launcher import GlobalOptions, exit_code_for, prepare, started
 
 if TYPE_CHECKING:
     from luxlog.config import Settings
@@ -116,7 +116,7 @@ def poll(
     from luxlog.poll import poll as poll_once
 
     settings = _settings(ctx, host=host, port=port)
-    sample = poll_once(settings, started=STARTED)
+    sample = poll_once(settings, started=started())
     if show or as_json:
         _show_sample(sample.calculations, sample.parameters, as_json=as_json)
 

@@ -23,7 +23,14 @@ from types import FrameType
 from luxlog.errors import ConfigError, Interrupted, LuxlogError
 from luxlog.exitcodes import ExitCode
 
-STARTED = time.monotonic()  # the poll budget counts start-up time too
+# When this process's command began (set by ``main``). The poll budget counts start-up
+# time too; in-process callers (tests, the demo) that never run ``main`` start "now".
+_started: float | None = None
+
+
+def started() -> float:
+    """``time.monotonic()`` at which the current command began."""
+    return _started if _started is not None else time.monotonic()
 log = logging.getLogger("luxlog")
 
 
@@ -123,7 +130,7 @@ def run_plain_poll(options: GlobalOptions, overrides: dict[str, str]) -> int:
         values: dict[str, object] = dict(overrides)
         if options.data_dir is not None:
             values["data_dir"] = options.data_dir
-        poll(config.load(options.config, overrides=values), started=STARTED)
+        poll(config.load(options.config, overrides=values), started=started())
     except Exception as exc:
         return exit_code_for(exc)
     return int(ExitCode.OK)
@@ -131,6 +138,8 @@ def run_plain_poll(options: GlobalOptions, overrides: dict[str, str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point (also ``python -m luxlog``)."""
+    global _started
+    _started = time.monotonic()
     args = list(sys.argv[1:] if argv is None else argv)
     plain = parse_plain_poll(args)
     if plain is not None:
