@@ -12,7 +12,7 @@ from dumps import DUMPS, vectors
 from luxlog.config import load
 from luxlog.errors import Busy, HeatPumpError, ProtocolError
 from luxlog.heatpump import catalogue, protocol
-from luxlog.heatpump.client import read_raw, read_with_retries
+from luxlog.heatpump.client import get_all_sensors, read_raw, read_with_retries
 from luxlog.locks import heatpump_lock_path, hold
 from luxlog.poll import failures_path, poll
 from luxlog.simulator import Simulator
@@ -156,3 +156,37 @@ def test_poll_waits_for_the_heat_pump_lock_then_gives_up(tmp_path):
         assert simulator.connections == 0
     assert spooled(settings) == []
     assert "in use" in failures_path(settings).read_text()
+
+
+def test_get_all_sensors_returns_numbers_only():
+    calcs, params = vectors(DUMPS[1])
+    with Simulator(capture=DUMPS[1], dynamic=False) as simulator:
+        values = get_all_sensors("127.0.0.1", simulator.port, timeout=3)
+    assert values["ID_WEB_Temperatur_TA"] == calcs[15] / 10 == -4.0
+    assert values["ID_WEB_WMZ_Heizung"] == 8772.7
+    assert values["ID_WEB_Code_WP_akt"] == 58  # selection as its code
+    assert all(isinstance(v, int | float) for v in values.values())
+    assert "ID_WEB_Temperatur_TWE" not in values or calcs[19] != -500
+    assert len(values) > 1200
+
+
+def test_simulate_command_serves_until_terminated(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "luxlog", "simulate", "--port", "0", "--capture", DUMPS[1]],
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = process.stderr.readline()
+        assert "listening on 127.0.0.1:" in line, line
+        port = int(line.rsplit(":", 1)[1].split()[0])
+        raw = read_raw("127.0.0.1", port, timeout=3)
+        assert len(raw.calculations) == len(vectors(DUMPS[1])[0])
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+    assert "simulator stopped" in process.stderr.read()

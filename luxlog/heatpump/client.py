@@ -124,6 +124,11 @@ def read_raw(host: str, port: int, *, timeout: float) -> RawRead:
     return RawRead(calculations=calculations, parameters=parameters, status=status)
 
 
+def _cause(error: HeatPumpError, address: str) -> str:
+    """The error without its leading ``host:port:`` when the log line names it already."""
+    return str(error).removeprefix(f"{address}: ")
+
+
 def read_with_retries(
     host: str,
     port: int,
@@ -156,7 +161,12 @@ def read_with_retries(
             last_error = exc
             elapsed = time.monotonic() - started
             log.warning(
-                "%s: attempt %d/%d failed after %.1fs: %s", address, attempt, attempts, elapsed, exc
+                "%s: attempt %d/%d failed after %.1fs: %s",
+                address,
+                attempt,
+                attempts,
+                elapsed,
+                _cause(exc, address),
             )
         if attempt < attempts:
             # Shorten the back-off rather than skip the last attempt, but never start an
@@ -167,7 +177,21 @@ def read_with_retries(
             sleep(pause)
             backoff *= 2
     elapsed = time.monotonic() - started
-    cause = str(last_error) if last_error else "no time left for an attempt"
+    cause = _cause(last_error, address) if last_error else "no time left for an attempt"
     raise HeatPumpError(
         f"no valid answer from {address} after {made} attempt(s) in {elapsed:.1f}s: {cause}"
     )
+
+
+def get_all_sensors(host: str, port: int = 8889, *, timeout: float = 10.0) -> dict[str, float]:
+    """Name -> value of every numeric sensor present now (the seed's API, for scripts).
+
+    Missing values (sensor not fitted, not available) are left out rather than given as
+    ``None``, so every value is a number. Imports the catalogue (and so luxtronik) lazily:
+    ``poll`` never needs it.
+    """
+    from luxlog.heatpump import catalogue
+
+    raw = read_raw(host, port, timeout=timeout)
+    values = catalogue.values(raw.calculations, raw.parameters)
+    return {name: value for name, value in values.items() if value is not None}
