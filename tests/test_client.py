@@ -159,7 +159,7 @@ def test_poll_waits_for_the_heat_pump_lock_then_gives_up(tmp_path):
 
 
 def test_get_all_sensors_returns_numbers_only():
-    calcs, params = vectors(DUMPS[1])
+    calcs, _params = vectors(DUMPS[1])
     with Simulator(capture=DUMPS[1], dynamic=False) as simulator:
         values = get_all_sensors("127.0.0.1", simulator.port, timeout=3)
     assert values["ID_WEB_Temperatur_TA"] == calcs[15] / 10 == -4.0
