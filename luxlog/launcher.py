@@ -31,6 +31,8 @@ _started: float | None = None
 def started() -> float:
     """``time.monotonic()`` at which the current command began."""
     return _started if _started is not None else time.monotonic()
+
+
 log = logging.getLogger("luxlog")
 
 

@@ -18,3 +18,6 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
     monkeypatch.setenv("TZ", "UTC")
     monkeypatch.chdir(tmp_path)
+    # main() records when "the command" began; in one test process that would leak
+    # from a test that ran main() into later in-process polls and eat their budget.
+    monkeypatch.setattr("luxlog.launcher._started", None)

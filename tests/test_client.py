@@ -178,7 +178,8 @@ def test_simulate_command_serves_until_terminated(tmp_path):
 
     process = subprocess.Popen(
         [sys.executable, "-m", "luxlog", "simulate", "--port", "0", "--capture", DUMPS[1]],
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = process.stderr.readline()
