@@ -1,0 +1,133 @@
+"""Roll-up benchmark: whole `luxlog rollup` processes over a year of 30-s polls.
+
+Run:  python bench/rollup.py                 (builds a 365-day cache, ~1 min, then ~2 min)
+      python bench/rollup.py --days 30       (quicker; the backfill then covers 30 days)
+      python bench/rollup.py --keep DIR      (keep cache and CSVs; a second run reuses the cache)
+
+What is measured is what cron and users run: ``python -m luxlog rollup ...`` as a child
+process, timed from fork to exit, with its peak resident memory from ``wait4`` - start-up,
+the flush-first, the cache query, formatting, fsync and rename all included. Goals from
+issue 4, for a 365-day cache: one daily <= 1 s, one weekly <= 4 s, all 365 daily files
+<= 2 min, every process < 150 MB peak. (The reference implementation needs 2.6 s and
+1 GB for one daily CSV, and 36 s and 8 GB for its daily + weekly job.)
+
+The cache is the same realistic trace as ``bench/storage.py`` (the simulator's model of a
+real capture: 200 calculations + 1,086 parameters a poll, compressor cycles, weather),
+filled through ``Cache.add_many``. Figures are printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from storage import START_MS, trace
+
+from luxlog.cache import Cache
+from luxlog.simulator import DEFAULT_CAPTURE, HeatPumpModel, load_capture
+
+ZONE = "Europe/Berlin"
+
+
+def build(path: Path, days: int, capture: str, seed: int) -> None:
+    model = HeatPumpModel(load_capture(capture), seed=seed, start_ms=START_MS)
+    began = time.perf_counter()
+    with Cache.open(path) as cache:
+        for day in range(days):
+            cache.add_many(trace(model, day, seed=seed))
+            if sys.stderr.isatty():
+                print(f"\r  building {days}-day cache: day {day + 1}", end="", file=sys.stderr)
+        cache.checkpoint()
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    print(f"built {days}-day cache in {time.perf_counter() - began:.0f} s")
+
+
+def run(data: Path, profile: str, *args: str) -> tuple[float, float, str]:
+    """(seconds, peak RSS in MB, stderr) of one ``luxlog`` process."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LUXLOG_")},
+        "LUXLOG_DATA_DIR": str(data),
+        "LUXLOG_TIMEZONE": ZONE,
+        "LUXLOG_CSV_PROFILE": profile,
+        "LUXLOG_CACHE_RETENTION_DAYS": "3650",
+        "LUXLOG_CSV_RETENTION_DAYS": "3650",
+    }
+    began = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "luxlog", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stderr is not None
+    errors = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - began
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"luxlog {' '.join(args)} exited {child.returncode}:\n{errors}")
+    return seconds, usage.ru_maxrss / 1024, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=365, help="length of the cache")
+    parser.add_argument("--capture", default=DEFAULT_CAPTURE, help="simulator capture")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", default="default", choices=["default", "excel-de"])
+    parser.add_argument("--keep", type=Path, help="keep cache and CSVs in this directory")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="luxlog-bench-rollup-") as scratch:
+        work = args.keep or Path(scratch)
+        data = work / "data"
+        cache = data / "cache.sqlite3"
+        if not cache.exists():
+            data.mkdir(parents=True, exist_ok=True)
+            build(cache, args.days, args.capture, args.seed)
+        else:
+            print(f"reusing {cache}")
+        first = datetime.fromtimestamp(START_MS / 1000, tz=UTC).date()
+        middle = first + timedelta(days=args.days // 2)
+        monday = middle - timedelta(days=middle.weekday())
+        last = first + timedelta(days=args.days)  # its window holds the last polls
+
+        print(f"profile {args.profile}, time zone {ZONE}, whole processes (python -m luxlog)")
+        one_day = ("rollup", "daily", "--date", str(middle))
+        daily = [run(data, args.profile, *one_day) for _ in range(3)]
+        size = (data / "csv" / f"{middle}_daily.csv").stat().st_size
+        best = min(daily)
+        print(
+            f"  one daily  ({size / 1e6:.1f} MB): {best[0]:.2f} s, {best[1]:.0f} MB peak "
+            "(best of 3; goal <= 1 s, < 150 MB)"
+        )
+        weekly = run(data, args.profile, "rollup", "weekly", "--date", str(monday))
+        size = (data / "csv" / f"{monday}_weekly.csv").stat().st_size
+        print(
+            f"  one weekly ({size / 1e6:.0f} MB): {weekly[0]:.2f} s, {weekly[1]:.0f} MB peak "
+            "(goal <= 4 s, < 150 MB)"
+        )
+        backfill = run(
+            data, args.profile, "rollup", "daily", "--from", str(first), "--to", str(last)
+        )
+        files = sorted((data / "csv").glob("*_daily.csv"))
+        total = sum(f.stat().st_size for f in files)
+        print(
+            f"  backfill {first}..{last}: {len(files)} daily files ({total / 1e9:.1f} GB) in "
+            f"{backfill[0]:.1f} s, {backfill[1]:.0f} MB peak (goal for 365: <= 120 s, < 150 MB)"
+        )
+        if not args.keep:
+            for file in files:
+                file.unlink()
+
+
+if __name__ == "__main__":
+    main()
