@@ -49,3 +49,171 @@ def table(
     for row in rows:
         rich_table.add_row(*row)
     Console(file=stream).print(rich_table)
+
+
+# -- status ----------------------------------------------------------------------------
+
+
+def format_age(seconds: float | None) -> str:
+    """``45 s ago``, ``12 min ago``, ``5.2 h ago``, ``3.1 days ago`` ('' when unknown)."""
+    if seconds is None:
+        return ""
+    suffix = " ago" if seconds >= 0 else " ahead (clock skew?)"
+    seconds = abs(seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s{suffix}"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min{suffix}"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h{suffix}"
+    return f"{seconds / 86400:.1f} days{suffix}"
+
+
+def _when(moment: str | None, age: float | None, missing: str) -> str:
+    return f"{moment} ({format_age(age)})" if moment else missing
+
+
+def status_sections(data: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The ``status --json`` document as titled (label, text) rows for people."""
+    from luxlog.disk import format_bytes
+
+    pump, spool, cache, rollups = data["heatpump"], data["spool"], data["cache"], data["rollups"]
+    gap = pump["longest_gap_24h"]
+    failure = pump["last_failure"]
+    heatpump_rows = [
+        ("address", pump["address"] or "not configured (set host)"),
+        (
+            "last successful poll",
+            _when(pump["last_poll"], pump["last_poll_age_sec"], "none yet"),
+        ),
+        ("failed polls (24 h)", str(pump["failed_polls_24h"])),
+        (
+            "last failure",
+            f"{failure['at']}: {failure['error']}" if failure else "none recorded",
+        ),
+        (
+            "longest gap (24 h)",
+            f"{format_age(gap['seconds']).removesuffix(' ago')} from {gap['start']} to {gap['end']}"
+            if gap
+            else "no samples yet",
+        ),
+        ("firmware", pump["firmware"] or "not seen yet"),
+    ]
+    pending = f"{spool['pending_samples']}" + ("" if spool["pending_exact"] else " (estimated)")
+    spool_rows = [
+        ("path", spool["path"]),
+        ("pending samples", pending),
+        (
+            "pending size",
+            format_bytes(spool["bytes"])
+            + (f" ({spool['segments']} segment(s) not yet flushed)" if spool["segments"] else ""),
+        ),
+        (
+            "oldest pending",
+            _when(spool["oldest_pending"], spool["oldest_pending_age_sec"], "nothing pending"),
+        ),
+        ("quarantined lines", str(spool["quarantined_lines"])),
+    ]
+    if not cache["exists"]:
+        cache_rows = [("path", cache["path"]), ("state", "no cache yet (run `luxlog flush`)")]
+    else:
+        per_poll = cache["bytes_per_poll"]
+        cache_rows = [
+            ("path", cache["path"]),
+            ("size", format_bytes(cache["size_bytes"])),
+            ("samples", str(cache["samples"])),
+            ("oldest", cache["oldest"] or "empty"),
+            ("newest", cache["newest"] or "empty"),
+            ("bytes per poll", "" if per_poll is None else f"{per_poll:.1f}"),
+            (
+                "schema version",
+                "" if cache["schema_version"] is None else str(cache["schema_version"]),
+            ),
+            ("integrity (quick)", "; ".join([cache["integrity"], *cache["problems"]])),
+        ]
+    written = any(rollups.get(kind, {}).get("last_file") for kind in ("daily", "weekly"))
+    rollup_rows: list[tuple[str, str]] = [
+        (
+            "last run",
+            rollups["last_run"]
+            or ("no `rollup due` run recorded" if written else "no roll-ups yet"),
+        )
+    ]
+    if rollups["error"]:
+        rollup_rows.append(("error", rollups["error"]))
+    for kind in ("daily", "weekly"):
+        facts = rollups.get(kind)
+        if not facts:
+            continue
+        rollup_rows.append(
+            (
+                f"last {kind}",
+                f"{facts['last_file']} (written {facts['written_at']})"
+                if facts["last_file"]
+                else "none written yet",
+            )
+        )
+        rollup_rows.append((f"next {kind} due", facts["next_due"] or ""))
+        if facts["overdue"]:
+            rollup_rows.append((f"{kind} overdue", ", ".join(o["file"] for o in facts["overdue"])))
+        for failed in facts["failed"]:
+            rollup_rows.append((f"{kind} failed", f"{failed['file']}: {failed['error']}"))
+    recorded = [c for c in rollups["coverage"] if c["status"] is not None]
+    if recorded:
+        rollup_rows.append(
+            (
+                "coverage (daily)",
+                ", ".join(
+                    f"{c['day']} {c['percent']}%" + (" (partial)" if c.get("partial") else "")
+                    if c["percent"] is not None
+                    else f"{c['day']} {c['status']}"
+                    for c in recorded
+                ),
+            )
+        )
+    disk_rows = [
+        (
+            disk["volume"],
+            f"{disk['percent']:.1f}% of {format_bytes(disk['total_bytes'])} used "
+            f"(threshold {disk['threshold_percent']}%{', OVER' if disk['over'] else ''}); "
+            + ", ".join(h["purpose"] for h in disk["holds"]),
+        )
+        for disk in data["disks"]
+    ] or [("", "no volume could be measured")]
+    verdict_rows = [("verdict", "healthy" if data["healthy"] else "UNHEALTHY")]
+    verdict_rows += [("reason", reason) for reason in data["reasons"]]
+    if data["empty"]:
+        verdict_rows.insert(0, ("note", "new installation: nothing polled or cached yet"))
+    return [
+        ("heat pump", heatpump_rows),
+        ("spool", spool_rows),
+        ("cache", cache_rows),
+        ("roll-ups", rollup_rows),
+        ("disks", disk_rows),
+        ("health", verdict_rows),
+    ]
+
+
+def status(data: dict[str, Any], *, stream: TextIO | None = None) -> None:
+    """The status overview: Rich tables on a terminal, indented plain lines elsewhere."""
+    stream = stream if stream is not None else sys.stdout
+    sections = status_sections(data)
+    if not stream.isatty():
+        for title, rows in sections:
+            stream.write(f"{title}\n")
+            width = max((len(label) for label, _ in rows), default=0)
+            for label, text in rows:
+                stream.write(f"  {label.ljust(width)}  {text}\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=stream)
+    for title, rows in sections:
+        grid = Table(title=title, title_justify="left", show_header=False, box=None)
+        grid.add_column(style="bold")
+        grid.add_column()
+        for label, text in rows:
+            style = "red" if label == "reason" or text == "UNHEALTHY" else None
+            grid.add_row(label, text, style=style)
+        console.print(grid)
