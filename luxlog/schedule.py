@@ -1,0 +1,251 @@
+"""The container's schedule: a supercronic crontab, as a pure function of the settings.
+
+``luxlog crontab`` prints it, and the Docker entrypoint renders it at every start, so the
+schedule always follows the ``interval_sec`` and ``timezone`` that arrive with
+``--env-file``. The checked-in top-level ``crontab`` is this text for the default config.
+
+Line format
+    Every job line uses supercronic's 7-field form ``second minute hour day-of-month
+    month day-of-week year``. supercronic also reads 6 fields (``minute ... year``, so
+    ``*/30 * * * * *`` means every 30 *minutes*) and 5 (standard cron); writing all seven
+    leaves no room for that mix-up.
+
+The jobs
+    * ``poll`` every ``interval_sec``, on a grid counted from the top of the hour, so
+      samples land on round times (…:00, …:30) that line up with the CSV windows.
+    * ``flush`` every 5 minutes, at minutes 1, 6, 11, …: one minute after the polls on
+      the 5-minute marks, which are finished by then (a poll never outlives its interval).
+    * ``rollup due`` every 5 minutes, at minutes 3, 8, 13, …: two minutes after each
+      flush, so a window that has just closed (say at ``csv_time`` 07:00) is rolled up at
+      07:03 from a cache that already holds its last sample (flushed at 07:01).
+    * ``prune`` once a day at 03:17 *standard* time of ``timezone`` (04:17 in summer):
+      a quiet hour, away from the DST switch hours 02:00-03:00 and from round times.
+      Pruning is idempotent, so the hour's shift in summer does no harm.
+    The jobs other than ``poll`` start 10 s past the minute, so that on a small board
+    they do not compete for the CPU with the poll that starts on the minute.
+
+Why ``CRON_TZ=UTC`` whatever ``timezone`` says
+    supercronic's cron expressions step through *wall-clock* time in ``CRON_TZ``. In a
+    zone with daylight saving time that loses the autumn's repeated hour: after 01:59:30
+    CEST the next ``*/30`` start is the wall time 02:00:00, which Go resolves to the
+    *second* 02:00 (CET) - an hour and 30 s later - so an hour of polls would be skipped
+    every year (``tests/supercronic.py`` models this). UTC has no such hour. luxlog
+    applies ``timezone`` itself where it matters (CSV windows and timestamps, DST-aware),
+    and this module converts the prune time from ``timezone`` to UTC. An explicit
+    ``CRON_TZ`` also keeps a ``TZ`` set for the container (for logs) from moving the
+    schedule.
+
+Which intervals
+    A poll grid can be written in cron only if it repeats exactly every hour, i.e. if
+    ``interval_sec`` divides 3600: 5, 6, 8, 9, 10, 12, 15, 16, 18, 20, 24, 25, 30, 36, 40,
+    45, 48, 50, 60, 72, 75, 80, 90, 100, 120, 144, 150, 180, 200, 225, 240, 300, 360,
+    400, 450, 600, 720, 900, 1200, 1800 and 3600 s. An interval that does not divide a
+    minute takes one line per minute offset (45 s: ``0,45`` in minutes 0, 3, 6, …, ``30``
+    in minutes 1, 4, …, ``15`` in minutes 2, 5, …), still exactly every 45 s. Anything
+    else (7 s, 70 s, …) would drift or bunch up at the hour, so it is refused (exit 3)
+    with the nearest valid values.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shlex
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from luxlog.config import Settings
+from luxlog.errors import ConfigError, StorageError
+from luxlog.locks import lock_dir
+
+PROGRAM = "luxlog"
+HOUR_SEC = 3600
+MIN_INTERVAL_SEC = 5  # the lower bound config.py enforces for interval_sec
+VALID_INTERVALS: tuple[int, ...] = tuple(
+    n for n in range(MIN_INTERVAL_SEC, HOUR_SEC + 1) if HOUR_SEC % n == 0
+)
+CRON_TZ = "UTC"
+
+FLUSH_EVERY_MIN = 5
+FLUSH_MINUTE = 1  # first minute of the hour with a flush: 1, 6, 11, ...
+ROLLUP_MINUTE = 3  # 2 minutes after each flush: 3, 8, 13, ...
+JOB_SECOND = 10  # the non-poll jobs start 10 s past the minute
+PRUNE_HOUR, PRUNE_MINUTE = 3, 17  # standard time of `timezone`
+# The day whose standard UTC offset of `timezone` places the prune job. Any fixed day
+# works (the standard offset does not change with the season); fixing it keeps the
+# output a pure function of the settings.
+_REFERENCE_DAY = datetime(2026, 1, 15, 12, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One crontab line: when (7 cron fields), what (a shell command), and why."""
+
+    name: str
+    schedule: str
+    command: str
+    comment: str
+
+    @property
+    def line(self) -> str:
+        """The line as supercronic reads it."""
+        return f"{self.schedule} {self.command}"
+
+
+def check_interval(interval_sec: int, source: str = "the settings") -> None:
+    """Raise ``ConfigError`` unless ``interval_sec`` can be scheduled exactly."""
+    if interval_sec in VALID_INTERVALS:
+        return
+    lower = [n for n in VALID_INTERVALS if n < interval_sec]
+    upper = [n for n in VALID_INTERVALS if n > interval_sec]
+    nearest = " or ".join(str(n) for n in (lower[-1:] + upper[:1]))
+    raise ConfigError(
+        [
+            f"interval_sec: must divide an hour (3600 s) so that the container's cron keeps "
+            f"an exact rhythm; nearest: {nearest} (got {interval_sec} from {source})"
+        ]
+    )
+
+
+def poll_schedules(interval_sec: int) -> tuple[str, ...]:
+    """The 7-field schedules that together fire exactly every ``interval_sec``.
+
+    The poll times are the multiples of the interval counted from the top of the hour.
+    They repeat every ``lcm(interval, 60)`` seconds, a whole number of minutes ``m``
+    that divides 60 (because the interval divides 3600). Within one such period, the
+    polls falling into minute ``o`` (0 <= o < m) become one line: their seconds, in
+    minutes ``o, o+m, o+2m, ...``.
+    """
+    check_interval(interval_sec)
+    period = math.lcm(interval_sec, 60)
+    minutes_per_period = period // 60
+    seconds_by_offset: dict[int, list[int]] = {}
+    for start in range(0, period, interval_sec):
+        seconds_by_offset.setdefault(start // 60, []).append(start % 60)
+    if minutes_per_period == 1:  # the interval divides a minute: one plain step
+        return (f"{_step(0, interval_sec, 60)} * * * * * *",)
+    return tuple(
+        f"{','.join(map(str, seconds))} {_step(offset, minutes_per_period, 60)} * * * * *"
+        for offset, seconds in sorted(seconds_by_offset.items())
+    )
+
+
+def _step(first: int, step: int, size: int) -> str:
+    """A cron field for ``first, first+step, ...`` below ``size``, as readably as possible."""
+    if step >= size:
+        return str(first)
+    return f"*/{step}" if first == 0 else f"{first}-{size - 1}/{step}"
+
+
+def prune_time_utc(timezone: str) -> tuple[int, int]:
+    """(hour, minute) in UTC of 03:17 standard time in ``timezone``."""
+    local = _REFERENCE_DAY.astimezone(ZoneInfo(timezone))
+    standard = (local.utcoffset() or timedelta()) - (local.dst() or timedelta())
+    minutes = (PRUNE_HOUR * 60 + PRUNE_MINUTE - int(standard.total_seconds()) // 60) % 1440
+    return divmod(minutes, 60)
+
+
+def jobs(settings: Settings, *, global_args: Sequence[str] = ()) -> list[Job]:
+    """Every job of the container, in the order the crontab lists them."""
+    check_interval(settings.interval_sec, settings.sources.get("interval_sec", "the settings"))
+
+    def command(*args: str) -> str:
+        return shlex.join([PROGRAM, *global_args, *args])
+
+    result: list[Job] = []
+    schedules = poll_schedules(settings.interval_sec)
+    for index, schedule in enumerate(schedules):
+        if len(schedules) == 1:
+            comment = f"read the heat pump every {settings.interval_sec} s (interval_sec)"
+        else:
+            comment = (
+                f"read the heat pump every {settings.interval_sec} s (interval_sec), "
+                f"line {index + 1} of {len(schedules)}"
+            )
+        result.append(Job("poll", schedule, command("poll"), comment))
+    result.append(
+        Job(
+            "flush",
+            f"{JOB_SECOND} {_step(FLUSH_MINUTE, FLUSH_EVERY_MIN, 60)} * * * * *",
+            command("flush"),
+            f"move the spool into the cache every {FLUSH_EVERY_MIN} minutes",
+        )
+    )
+    result.append(
+        Job(
+            "rollup",
+            f"{JOB_SECOND} {_step(ROLLUP_MINUTE, FLUSH_EVERY_MIN, 60)} * * * * *",
+            command("rollup", "due"),
+            f"write the CSV files that are due, {ROLLUP_MINUTE - FLUSH_MINUTE} minutes "
+            "after each flush",
+        )
+    )
+    hour, minute = prune_time_utc(settings.timezone)
+    result.append(
+        Job(
+            "prune",
+            f"{JOB_SECOND} {minute} {hour} * * * *",
+            command("prune"),
+            "prune old CSV files and cached samples once a day, at "
+            f"{PRUNE_HOUR:02d}:{PRUNE_MINUTE:02d} standard time in {settings.timezone}",
+        )
+    )
+    return result
+
+
+def render(settings: Settings, *, global_args: Sequence[str] = ()) -> str:
+    """The crontab text for ``settings``; ``global_args`` are passed to every job."""
+    lines = [
+        "# luxlog schedule for supercronic, generated by `luxlog crontab` (do not edit:",
+        "# the container renders it from the settings at every start).",
+        "# Fields: second minute hour day-of-month month day-of-week year, then the command.",
+        f"# Times are {CRON_TZ} on purpose: luxlog applies timezone ({settings.timezone}) itself.",
+        f"CRON_TZ={CRON_TZ}",
+    ]
+    for job in jobs(settings, global_args=global_args):
+        lines += [f"# {job.comment}", job.line]
+    return "\n".join(lines) + "\n"
+
+
+def preflight(settings: Settings) -> list[Path]:
+    """Fail now, at container start, on what would make every job fail later.
+
+    Needs a host (exit 3 otherwise) and creates the data folders, checking that each is
+    writable (exit 7 otherwise). The usual cause in Docker is a bind-mounted folder that
+    the host created for root while the container runs as an unprivileged user, so the
+    message names the user. Returns the folders checked. This is the only function here
+    that touches the file system.
+    """
+    settings.require_host()
+    folders = [
+        settings.data_dir,
+        lock_dir(settings.data_dir),
+        settings.spool_dir,
+        settings.cache_path.parent,
+        *settings.output_dirs,
+    ]
+    checked = list(dict.fromkeys(folders))
+    for folder in checked:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write {folder}: {exc.strerror}; luxlog runs as {_whoami()}: give "
+                "that user write access to the folder (e.g. chown -R on the host folder "
+                "mounted there, or run the container with --user set to its owner)"
+            ) from exc
+    return checked
+
+
+def _whoami() -> str:
+    getuid = getattr(os, "getuid", None)
+    getgid = getattr(os, "getgid", None)
+    if getuid is None or getgid is None:  # pragma: no cover - not POSIX
+        return "the current user"
+    return f"uid {getuid()}, gid {getgid()}"
