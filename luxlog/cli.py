@@ -12,8 +12,9 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
 
 import typer
 
@@ -21,6 +22,7 @@ from luxlog.errors import Interrupted
 from luxlog.launcher import GlobalOptions, exit_code_for, prepare, started
 
 if TYPE_CHECKING:
+    from luxlog import rollups
     from luxlog.config import Settings
 
 log = logging.getLogger("luxlog")
@@ -219,6 +221,119 @@ def flush(ctx: typer.Context) -> None:
     )
 
 
+rollup_app = typer.Typer(
+    help="Write the CSV roll-ups (daily, weekly) to every output folder.\n\n"
+    "Example: luxlog rollup due",
+    no_args_is_help=True,
+)
+app.add_typer(rollup_app, name="rollup")
+
+DateOption = Annotated[
+    datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="Window end date.")
+]
+FromOption = Annotated[
+    datetime | None,
+    typer.Option("--from", formats=["%Y-%m-%d"], help="Backfill from this end date on."),
+]
+ToOption = Annotated[
+    datetime | None,
+    typer.Option("--to", formats=["%Y-%m-%d"], help="Backfill up to this date (default: latest)."),
+]
+
+
+def _rollup_dates(
+    ctx: typer.Context,
+    kind: Literal["daily", "weekly"],
+    day: datetime | None,
+    first: datetime | None,
+    last: datetime | None,
+) -> None:
+    """Shared body of ``rollup daily`` and ``rollup weekly``."""
+    from luxlog import rollups
+
+    if day is not None and (first is not None or last is not None):
+        raise typer.BadParameter("give either --date or --from/--to, not both")
+    if last is not None and first is None:
+        raise typer.BadParameter("--to needs --from")
+    settings = _settings(ctx)
+    try:
+        days = rollups.resolve_days(
+            settings,
+            kind,
+            day=day.date() if day else None,
+            first=first.date() if first else None,
+            last=last.date() if last else None,
+        )
+    except rollups.DateError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    with _progress(f"writing {kind} roll-ups") as progress:
+        report = rollups.write_days(settings, kind, days, progress=progress)
+    _finish_rollups(report)
+
+
+def _finish_rollups(report: rollups.RollupReport) -> None:
+    """One summary line (debug only when nothing was due: cron runs this every few
+    minutes); exit 7 when a roll-up still failed after its retry."""
+    (log.info if report.outcomes else log.debug)(
+        "roll-ups: %d written, %d empty, %d failed (%d sample(s) flushed first)",
+        report.count("written"),
+        report.count("empty"),
+        report.count("failed"),
+        report.flushed,
+    )
+    error = report.error()
+    if error is not None:
+        raise error
+
+
+@rollup_app.command("daily")
+@_run("rollup")
+def rollup_daily(
+    ctx: typer.Context,
+    day: DateOption = None,
+    first: FromOption = None,
+    last: ToOption = None,
+) -> None:
+    """Write YYYY-MM-DD_daily.csv: the 24 h before csv_time on that date.
+
+    Default: the latest boundary that has passed. --from/--to backfills many days (an
+    existing file is replaced). Example: luxlog rollup daily --date 2026-03-29
+    """
+    _rollup_dates(ctx, "daily", day, first, last)
+
+
+@rollup_app.command("weekly")
+@_run("rollup")
+def rollup_weekly(
+    ctx: typer.Context,
+    day: DateOption = None,
+    first: FromOption = None,
+    last: ToOption = None,
+) -> None:
+    """Write YYYY-MM-DD_weekly.csv: the 7 days before csv_time on that date.
+
+    Default: the latest weekly_day boundary that has passed; --from/--to writes the
+    weekly_day dates in the range. Example: luxlog rollup weekly --date 2026-03-30
+    """
+    _rollup_dates(ctx, "weekly", day, first, last)
+
+
+@rollup_app.command("due")
+@_run("rollup")
+def rollup_due(ctx: typer.Context) -> None:
+    """Write every roll-up that is due and not written yet (what cron runs).
+
+    Catches up after downtime, retries failed ones, records empty windows.
+    Example: luxlog rollup due
+    """
+    from luxlog import rollups
+
+    settings = _settings(ctx)
+    with _progress("writing roll-ups") as progress:
+        report = rollups.due(settings, progress=progress)
+    _finish_rollups(report)
+
+
 class _NoProgress:
     def __enter__(self) -> Callable[[int, int], None] | None:
         return None
@@ -234,6 +349,180 @@ def _progress(description: str) -> Any:
     from luxlog.progress import RichProgress
 
     return RichProgress(description)
+
+
+@app.command()
+@_run("prune")
+def prune(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list what would be deleted.")
+    ] = False,
+) -> None:
+    """Delete expired roll-up CSVs, cache samples and failed-poll notes.
+
+    Only luxlog's own YYYY-MM-DD_daily.csv / _weekly.csv / _report.html files dated
+    more than csv_retention_days ago go; anything else in an output dir stays. Exit 7 if
+    a folder could not be pruned (the others still are). Example: luxlog prune --dry-run
+    """
+    import time
+
+    from luxlog.disk import watch
+    from luxlog.errors import StorageError
+    from luxlog.retention import prune as prune_all
+
+    settings = _settings(ctx)
+    watch(settings, "prune")
+    result = prune_all(settings, now_ms=time.time_ns() // 1_000_000, dry_run=dry_run)
+    if dry_run:
+        for entry in result.dirs:
+            for item in entry.deleted:
+                typer.echo(str(item.path))
+    if result.problems:
+        raise StorageError(
+            f"prune left {len(result.problems)} problem(s), first: {result.problems[0]}"
+        )
+
+
+@app.command()
+@_run("status")
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output (README shape).")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 6 with one line per problem when unhealthy.")
+    ] = False,
+) -> None:
+    """Show heat pump, spool, cache, roll-ups and disks; reads only, takes no lock.
+
+    With --check (the Docker HEALTHCHECK) exit 0 when healthy, else 6 with one line per
+    reason. Example: luxlog status --check
+    """
+    import time
+
+    from luxlog import render
+    from luxlog.errors import Unhealthy
+    from luxlog.health import build_report
+
+    settings = _settings(ctx)
+    report = build_report(settings, now_ms=time.time_ns() // 1_000_000)
+    if as_json:
+        typer.echo(render.to_json(report.to_json()))
+    elif check:
+        for reason in report.reasons:
+            typer.echo(f"unhealthy: {reason}")
+        if report.healthy:
+            typer.echo("healthy")
+    else:
+        render.status(report.to_json())
+    if check and not report.healthy:
+        raise Unhealthy(f"{len(report.reasons)} health problem(s)")
+
+
+StatsFrom = Annotated[
+    datetime | None,
+    typer.Option("--from", formats=["%Y-%m-%d"], help="First day (default: see --by)."),
+]
+StatsTo = Annotated[
+    datetime | None,
+    typer.Option("--to", formats=["%Y-%m-%d"], help="Last day (default: today, so far)."),
+]
+
+
+@app.command()
+@_run("stats")
+def stats(
+    ctx: typer.Context,
+    first: StatsFrom = None,
+    last: StatsTo = None,
+    by: Annotated[
+        str, typer.Option("--by", help="day, week, month or season (Sep-May by default).")
+    ] = "day",
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output, every column.")] = False,
+    write: Annotated[
+        bool,
+        typer.Option("--write", help="Also rewrite the YYYY-MM_summary.csv of these months."),
+    ] = False,
+) -> None:
+    """Per-day figures from the controller's counters: starts, run hours, heat, COP, ...
+
+    Defaults: the last 14 days, 8 weeks, 12 months or 2 seasons. Counter rules and every
+    column: README, "Statistics and reports". Example: luxlog stats --by week
+    """
+    from luxlog import render
+    from luxlog import stats as statistics
+
+    if by not in statistics.PERIOD_KINDS:
+        raise typer.BadParameter(f"--by must be one of {', '.join(statistics.PERIOD_KINDS)}")
+    settings = _settings(ctx)
+    with _progress("reading samples") as progress:
+        rows = statistics.compute(
+            settings,
+            kind=by,
+            first=first.date() if first else None,
+            last=last.date() if last else None,
+            progress=progress,
+        )
+    if write:
+        _write_summaries(settings, rows)
+    if as_json:
+        typer.echo(render.to_json([row.to_json() for row in rows]))
+        return
+    headers, cells = statistics.table_view(rows)
+    render.table(f"heat pump per {by} ({settings.timezone})", headers, cells)
+
+
+def _write_summaries(settings: Settings, rows: list[Any]) -> None:
+    """``stats --write``: the month files of the days shown; exit 7 if a folder failed."""
+    from luxlog import stats as statistics
+    from luxlog.errors import StorageError
+
+    if not rows:
+        return
+    results = statistics.write_month_summaries(
+        settings,
+        statistics.Calendar.from_settings(settings).local_date(rows[0].start_ms),
+        statistics.Calendar.from_settings(settings).local_date(rows[-1].end_ms - 1),
+    )
+    failed = {str(d): reason for result in results for d, reason in result.failed.items()}
+    if failed:
+        folder, reason = next(iter(failed.items()))
+        raise StorageError(f"summary not written to {folder}: {reason}")
+
+
+@app.command()
+@_run("report")
+def report(
+    ctx: typer.Context,
+    day: Annotated[
+        datetime | None,
+        typer.Option("--date", formats=["%Y-%m-%d"], help="The day (default: yesterday)."),
+    ] = None,
+) -> None:
+    """Write YYYY-MM-DD_report.html (charts and figures of a day) to every output dir.
+
+    One self-contained file: no scripts, nothing from the network; opens from a NAS
+    share in any browser. Example: luxlog report --date 2026-03-29
+    """
+    import time
+    from datetime import timedelta
+
+    from luxlog import stats as statistics
+    from luxlog.errors import StorageError
+    from luxlog.report import write_report
+
+    settings = _settings(ctx)
+    now_ms = time.time_ns() // 1_000_000
+    today = statistics.Calendar.from_settings(settings).local_date(now_ms)
+    wanted = day.date() if day else today - timedelta(days=1)
+    if wanted > today:
+        raise typer.BadParameter(f"--date {wanted} has not started yet (today is {today})")
+    result = write_report(settings, wanted, now_ms=now_ms)
+    for path in result.written:
+        log.info("wrote %s", path)
+    if result.failed:
+        folder, reason = next(iter(result.failed.items()))
+        raise StorageError(f"report not written to {folder}: {reason}")
 
 
 @app.command()
@@ -258,6 +547,41 @@ def config(
         ["setting", "value", "from"],
         [[name, str(value), settings.sources.get(name, "")] for name, value in values.items()],
     )
+
+
+@app.command()
+@_run("crontab")
+def crontab(
+    ctx: typer.Context,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Also make sure the jobs can run: exit 3 without a host, 7 if a data "
+            "folder cannot be created or written (the container's start-up check).",
+        ),
+    ] = False,
+) -> None:
+    """Print the supercronic crontab for this configuration (what the container runs).
+
+    Polls every interval_sec, which must divide 3600 (exit 3 otherwise); times are UTC.
+    Example: luxlog crontab > crontab
+    """
+    from luxlog import schedule
+
+    settings = _settings(ctx)
+    state: GlobalOptions = ctx.obj or GlobalOptions()
+    global_args: list[str] = []  # the jobs must see the same settings as this command
+    if state.config is not None:
+        global_args += ["--config", str(state.config.absolute())]
+    if state.data_dir is not None:
+        global_args += ["--data-dir", str(state.data_dir.absolute())]
+    text = schedule.render(settings, global_args=global_args)
+    if check:
+        schedule.preflight(settings)
+    elif not settings.host:
+        log.warning("host: not set - every poll would exit 3 (set LUXLOG_HOST)")
+    typer.echo(text, nl=False)
 
 
 @app.command()

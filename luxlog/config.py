@@ -47,6 +47,12 @@ class Settings:
     csv_retention_days: int = 30
     cache_retention_days: int = 365
     disk_max_percent: int = 90
+    weekly_day: str = "monday"
+    csv_profile: str = "default"
+    sensors_include: tuple[str, ...] = ()
+    sensors_exclude: tuple[str, ...] = ()
+    season_start_month: int = 9
+    season_end_month: int = 5
     # Where each value came from ("default", a file path, "LUXLOG_X", "--flag"), for
     # messages and `luxlog config`.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -148,6 +154,38 @@ def _paths(value: Any) -> tuple[Path, ...]:
     return tuple(_path(item) for item in items)
 
 
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_CSV_PROFILES = ("default", "excel-de")
+
+
+def _weekday(value: Any) -> str:
+    text = value.strip().lower() if isinstance(value, str) else ""
+    for day in _WEEKDAYS:
+        if text in (day, day[:3]):
+            return day
+    raise _Invalid("must be a day of the week (monday..sunday)")
+
+
+def _csv_profile(value: Any) -> str:
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if text not in _CSV_PROFILES:
+        raise _Invalid(f"must be one of {', '.join(_CSV_PROFILES)}")
+    return text
+
+
+def _patterns(value: Any) -> tuple[str, ...]:
+    """Sensor names or globs; a list in YAML, comma-separated in the environment."""
+    if isinstance(value, str):
+        items: list[Any] = value.split(",")
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        raise _Invalid("must be a list of sensor names or globs (comma-separated in env)")
+    if not all(isinstance(item, str) for item in items):
+        raise _Invalid("must be a list of sensor names or globs (text)")
+    return tuple(item.strip() for item in items if item.strip())
+
+
 # name -> parser. Adding a setting = one entry here + one dataclass field.
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "host": _host,
@@ -164,6 +202,12 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "csv_retention_days": _int_in(1, None),
     "cache_retention_days": _int_in(1, None),
     "disk_max_percent": _int_in(1, 99),
+    "weekly_day": _weekday,
+    "csv_profile": _csv_profile,
+    "sensors_include": _patterns,
+    "sensors_exclude": _patterns,
+    "season_start_month": _int_in(1, 12),
+    "season_end_month": _int_in(1, 12),
 }
 _PATH_FIELDS = {"data_dir", "cache_path", "spool_dir", "output_dirs"}
 

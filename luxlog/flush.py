@@ -25,6 +25,7 @@ from pathlib import Path
 from luxlog.cache import Cache
 from luxlog.cache.codec import bucket_of
 from luxlog.config import Settings
+from luxlog.disk import watch
 from luxlog.errors import StorageError
 from luxlog.locks import cache_lock_path, hold, spool_lock_path
 from luxlog.sample import Sample
@@ -85,6 +86,7 @@ def flush(settings: Settings, *, progress: Progress | None = None) -> FlushResul
     Raises ``Busy`` (a lock held past ``timeout_sec``) or ``StorageError``; in both
     cases every sample not yet committed is still in the spool.
     """
+    watch(settings, "flush")  # disk full: StorageError before any lock, rename or write
     spool = Spool(settings.spool_dir)
     result = FlushResult()
     with hold(cache_lock_path(settings.data_dir), timeout=settings.timeout_sec, what="the cache"):

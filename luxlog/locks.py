@@ -8,6 +8,9 @@ Which lock guards what (all files live in ``<data_dir>/locks``):
   Held for milliseconds, so a poll never waits long behind a flush.
 * ``cache.lock`` - writing the SQLite cache and the spool segments it ingests (flush,
   roll-up bookkeeping, prune). Readers (``status``) never take it.
+* ``rollup.lock`` - writing one roll-up CSV and its record, so two ``rollup`` runs never
+  write the same file at once. Held for one file (seconds); taken before ``cache.lock``,
+  never after it.
 
 The locks are ``flock`` based (via ``filelock``): the kernel drops them when a process
 dies, so a SIGKILLed job can never leave a stale lock behind.
@@ -42,6 +45,11 @@ def spool_lock_path(data_dir: Path) -> Path:
 def cache_lock_path(data_dir: Path) -> Path:
     """Lock file guarding writes to the cache and the ingest of spool segments."""
     return lock_dir(data_dir) / "cache.lock"
+
+
+def rollup_lock_path(data_dir: Path) -> Path:
+    """Lock file guarding the writing of roll-up CSVs and their records in the cache."""
+    return lock_dir(data_dir) / "rollup.lock"
 
 
 @contextmanager

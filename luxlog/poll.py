@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from luxlog.config import Settings
+from luxlog.disk import watch
 from luxlog.errors import Busy, HeatPumpError, LuxlogError
 from luxlog.heatpump.client import read_with_retries
 from luxlog.locks import heatpump_lock_path, hold, spool_lock_path
@@ -57,6 +58,7 @@ def poll(
     counts against the budget too.
     """
     settings.require_host()
+    watch(settings, "poll")  # warns when nearly full, never stops a poll (a line is ~10 kB)
     started = time.monotonic() if started is None else started
     deadline = started + settings.interval_sec - SAFETY_MARGIN_SEC
     try:

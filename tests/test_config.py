@@ -111,6 +111,8 @@ def test_env_lists_and_paths(tmp_path):
         ("host", "http://x/y", "host: must be a host name or IP address"),
         ("output_dirs", ",", "output_dirs: must name at least one directory"),
         ("cache_path", " ", "cache_path: must be a file system path"),
+        ("weekly_day", "someday", "weekly_day: must be a day of the week"),
+        ("csv_profile", "excel", "csv_profile: must be one of default, excel-de"),
     ],
 )
 def test_each_invalid_value_names_field_value_and_source(field, value, message):
@@ -121,6 +123,26 @@ def test_each_invalid_value_names_field_value_and_source(field, value, message):
     problem = caught.value.problems[0]
     assert problem.startswith(message), problem
     assert f"(got {value!r} from {var})" in problem
+
+
+def test_rollup_settings_from_file_and_environment(tmp_path):
+    defaults = load(None, environ={})
+    assert (defaults.weekly_day, defaults.csv_profile) == ("monday", "default")
+    assert (defaults.sensors_include, defaults.sensors_exclude) == ((), ())
+    cfg = write(
+        tmp_path / "luxlog.yaml",
+        "weekly_day: Sun\ncsv_profile: Excel-DE\nsensors_include: [ID_WEB_Temperatur_*, calc_44]\n",
+    )
+    settings = load(cfg, environ={"LUXLOG_SENSORS_EXCLUDE": "*_TBW, param_*,"})
+    assert (settings.weekly_day, settings.csv_profile) == ("sunday", "excel-de")
+    assert settings.sensors_include == ("ID_WEB_Temperatur_*", "calc_44")
+    assert settings.sensors_exclude == ("*_TBW", "param_*")
+    assert settings.as_dict()["sensors_exclude"] == ["*_TBW", "param_*"]
+    bad = write(tmp_path / "bad.yaml", "sensors_include: 5\nsensors_exclude: [1, 2]\n")
+    with pytest.raises(ConfigError) as caught:
+        load(bad, environ={})
+    fields_named = [p.split(":")[0] for p in caught.value.problems]
+    assert fields_named == ["sensors_include", "sensors_exclude"]
 
 
 def test_every_problem_reported_at_once_with_file_and_did_you_mean(tmp_path):
