@@ -631,14 +631,18 @@ def demo(
     directory: Annotated[
         Path | None, typer.Option("--dir", help="Where to write (default: a new ./luxlog-demo-*).")
     ] = None,
-    polls: Annotated[int, typer.Option("--polls", min=1, max=1000, help="How many polls.")] = 5,
+    hours: Annotated[
+        int, typer.Option("--hours", min=1, max=24 * 14, help="Simulated history to log.")
+    ] = 72,
 ) -> None:
-    """Try luxlog without a heat pump: simulator, polls, flush and more, in a fresh folder.
+    """Try luxlog without a heat pump: two simulated days through the whole pipeline.
 
+    Starts the simulator, polls it once per simulated 5 minutes, then flushes, writes the
+    roll-ups, statistics and a report, and checks health, in a fresh folder.
     Example: luxlog demo
     """
     from luxlog.demo import run_demo
 
-    report = run_demo(directory=directory, polls=polls)
+    report = run_demo(directory=directory, hours=hours)
     for line in report:
         typer.echo(line)

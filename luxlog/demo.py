@@ -3,15 +3,24 @@
 It is the README's first command, so it must work on any machine with nothing set up:
 no heat pump, no config file (a config in the working directory is deliberately
 ignored), no free port 8889 (the simulator takes any free loopback port).
+
+A logger only shows what it is for after a day or two, so the demo does not wait: it
+polls the simulator once per simulated 5 minutes over the last two days (a fake clock
+drives both the simulated heat pump and luxlog's timestamps), then runs what cron would
+run - flush, ``rollup due``, statistics, the daily report and ``status``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from luxlog import config
 from luxlog.errors import StorageError
+
+DEMO_STEP_SEC = 300
+DEMO_HOURS = 72  # two complete daily windows whatever the time of day
 
 
 def _fresh_directory(directory: Path | None) -> Path:
@@ -24,45 +33,78 @@ def _fresh_directory(directory: Path | None) -> Path:
     return directory.resolve()
 
 
-def run_demo(*, directory: Path | None = None, polls: int = 5) -> list[str]:
+class _FakeClock:
+    """One clock for the simulated heat pump and for luxlog's sample timestamps."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.now_ms = start_ms
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
+def run_demo(*, directory: Path | None = None, hours: int = DEMO_HOURS) -> list[str]:
     """Run the demo; return the lines to show the user."""
+    from luxlog import rollups, stats
+    from luxlog.flush import flush
+    from luxlog.health import build_report
     from luxlog.heatpump import catalogue
     from luxlog.poll import poll
+    from luxlog.report import write_report
     from luxlog.simulator import Simulator
 
     folder = _fresh_directory(directory)
+    now_ms = time.time_ns() // 1_000_000
+    step_ms = DEMO_STEP_SEC * 1000
+    clock = _FakeClock((now_ms - hours * 3_600_000) // step_ms * step_ms)
     lines = [f"luxlog demo in {folder}"]
-    with Simulator(port=0) as simulator:
+    with Simulator(port=0, clock_ms=clock) as simulator:
         settings = config.load(
             None,
             environ={
                 "LUXLOG_HOST": "127.0.0.1",
                 "LUXLOG_PORT": str(simulator.port),
                 "LUXLOG_DATA_DIR": str(folder),
-                "LUXLOG_INTERVAL_SEC": "10",
+                "LUXLOG_INTERVAL_SEC": str(DEMO_STEP_SEC),
             },
             read_files=False,
         )
-        lines.append(f"  simulated heat pump on {settings.address}")
-        sample = None
-        for _ in range(polls):
-            sample = poll(settings)
-        lines.append(f"  polled {polls} time(s) -> {settings.spool_dir / 'current.jsonl'}")
-    assert sample is not None
+        lines.append(f"  simulated heat pump on {settings.address} (real TCP, a real capture)")
+        polls = 0
+        while clock.now_ms <= now_ms:
+            sample = poll(settings, clock_ms=clock)
+            polls += 1
+            clock.now_ms += step_ms
+    lines.append(
+        f"  polled {polls} times, one per simulated {DEMO_STEP_SEC // 60} min over {hours} h"
+        f" -> {settings.spool_dir / 'current.jsonl'}"
+    )
     values = catalogue.values(sample.calculations, sample.parameters)
     lines.append(
-        "  latest: outdoor {ta} °C, flow {tvl} °C, return {trl} °C, hot water {tbw} °C, "
-        "firmware {fw}".format(
-            ta=values.get("ID_WEB_Temperatur_TA"),
-            tvl=values.get("ID_WEB_Temperatur_TVL"),
-            trl=values.get("ID_WEB_Temperatur_TRL"),
-            tbw=values.get("ID_WEB_Temperatur_TBW"),
-            fw=catalogue.firmware(sample.calculations),
-        )
+        f"  latest: outdoor {values.get('ID_WEB_Temperatur_TA')} °C, "
+        f"flow {values.get('ID_WEB_Temperatur_TVL')} °C, "
+        f"hot water {values.get('ID_WEB_Temperatur_TBW')} °C, "
+        f"firmware {catalogue.firmware(sample.calculations)}"
     )
-    from luxlog.flush import flush
+    flushed = flush(settings)
+    lines.append(f"  flushed {flushed.samples_added} samples into {settings.cache_path}")
 
-    result = flush(settings)
-    lines.append(f"  flushed {result.samples_added} sample(s) into {settings.cache_path}")
-    lines.append(f"next: luxlog --data-dir {folder} sensors")
+    done = rollups.due(settings, now_ms=now_ms)
+    for outcome in done.outcomes:
+        for path in outcome.written:
+            lines.append(f"  roll-up: {path}")
+    calendar = stats.Calendar.from_settings(settings)
+    yesterday = calendar.local_date(now_ms) - timedelta(days=1)
+    for row in stats.compute(settings, first=yesterday, last=yesterday, now_ms=now_ms):
+        lines.append(
+            f"  {row.period}: {row.compressor_starts} compressor starts, "
+            f"{row.compressor_hours} h running, {row.heat_kwh} kWh heat, "
+            f"outdoor {row.outdoor_min_c}..{row.outdoor_max_c} °C"
+        )
+    for path in write_report(settings, yesterday, now_ms=now_ms).written:
+        lines.append(f"  report:  {path}")
+    health = build_report(settings, now_ms=now_ms)
+    verdict = "healthy" if health.healthy else "unhealthy: " + "; ".join(health.reasons)
+    lines.append(f"  status --check: {verdict}")
+    lines.append(f"next: luxlog --data-dir {folder} status")
     return lines

@@ -171,12 +171,26 @@ def test_verbose_and_quiet(env, pump):
     assert "WARNING" not in quiet.stderr and "ERROR" in quiet.stderr
 
 
-def test_demo_runs_end_to_end(tmp_path):
-    result = invoke("demo", "--dir", str(tmp_path / "demo"), "--polls", "3")
+def test_demo_runs_the_whole_pipeline(tmp_path):
+    result = invoke("demo", "--dir", str(tmp_path / "demo"))
     assert result.exit_code == 0, result.output
-    assert "polled 3 time(s)" in result.stdout
-    assert "flushed 3 sample(s)" in result.stdout
-    assert (tmp_path / "demo" / "cache.sqlite3").exists()
+    out = result.stdout
+    polls = int(out.split("polled ")[1].split()[0])
+    assert 72 * 12 <= polls <= 72 * 12 + 1
+    assert f"flushed {polls} samples" in out
+    dailies = sorted((tmp_path / "demo" / "csv").glob("*_daily.csv"))
+    assert len(dailies) >= 2  # two complete windows in 72 h
+    rows = dailies[-1].read_text().splitlines()
+    assert rows[0].startswith("timestamp,") and len(rows) == 1 + 24 * 12
+    assert "compressor starts" in out and "kWh heat" in out
+    assert len(list((tmp_path / "demo" / "csv").glob("*_report.html"))) == 1
+    assert "status --check: healthy" in out
+
+
+def test_demo_hours_option(tmp_path):
+    result = invoke("demo", "--dir", str(tmp_path / "d"), "--hours", "2")
+    assert result.exit_code == 0, result.output
+    assert "over 2 h" in result.stdout
 
 
 def test_demo_unwritable_directory_exits_7(tmp_path):
