@@ -218,13 +218,13 @@ def test_cli_flush_on_full_disk_exits_7_and_loses_nothing(tmp_path, pump, monkey
         assert runner.invoke(app, ["poll"], env=env).exit_code == 0
     current = tmp_path / "data" / "spool" / "current.jsonl"
     before = current.read_bytes()
-    monkeypatch.setattr(disk, "disk_usage", fake_probe(tmp_path, {"/": 100}, free={"/": 1000}))
-    result = runner.invoke(app, ["flush"], env=env)
+    with monkeypatch.context() as full:  # undoing only this, not the test's isolation
+        full.setattr(disk, "disk_usage", fake_probe(tmp_path, {"/": 100}, free={"/": 1000}))
+        result = runner.invoke(app, ["flush"], env=env)
     assert result.exit_code == 7, result.output
     assert "ERROR flush: disk full: / has 1.0 kB free" in result.stderr
     assert "WARNING flush: disk / is 100% full" in result.stderr
     assert current.read_bytes() == before
-    monkeypatch.undo()
     assert runner.invoke(app, ["flush"], env=env).exit_code == 0
     assert not current.exists() or current.stat().st_size == 0
 
