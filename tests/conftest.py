@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import pump_env
+
+from luxlog.simulator import Simulator
 
 DATA = Path(__file__).parent / "data"
 
@@ -21,3 +25,16 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # main() records when "the command" began; in one test process that would leak
     # from a test that ran main() into later in-process polls and eat their budget.
     monkeypatch.setattr("luxlog.launcher._started", None)
+
+
+@pytest.fixture
+def pump() -> Iterator[Simulator]:
+    """A simulated heat pump on a free loopback port."""
+    with Simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def env(tmp_path: Path, pump: Simulator) -> dict[str, str]:
+    """LUXLOG_* variables pointing a command at ``pump``, with data under tmp_path."""
+    return pump_env(tmp_path, pump.port)

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -18,23 +17,6 @@ runner = CliRunner()
 
 def invoke(*args, env=None):
     return runner.invoke(app, list(args), env=env)
-
-
-@pytest.fixture
-def pump():
-    with Simulator() as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def env(tmp_path, pump):
-    return {
-        "LUXLOG_HOST": "127.0.0.1",
-        "LUXLOG_PORT": str(pump.port),
-        "LUXLOG_DATA_DIR": str(tmp_path / "data"),
-        "LUXLOG_INTERVAL_SEC": "5",
-        "LUXLOG_RETRIES": "0",
-    }
 
 
 def test_poll_is_quiet_on_success_and_spools_one_line(env, tmp_path):

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import pump_env, settings_in
 from typer.testing import CliRunner
 
 from luxlog import disk
@@ -36,7 +37,6 @@ from luxlog.disk import (
 from luxlog.errors import StorageError
 from luxlog.flush import flush
 from luxlog.sample import Sample
-from luxlog.simulator import Simulator
 from luxlog.spool import Spool, encode_line
 
 GB = 1_000_000_000
@@ -44,16 +44,7 @@ runner = CliRunner()
 
 
 def make_settings(root: Path, **changes: object) -> Settings:
-    data = root / "data"
-    values: dict[str, object] = {
-        "data_dir": data,
-        "cache_path": data / "cache.sqlite3",
-        "spool_dir": data / "spool",
-        "output_dirs": (data / "csv", root / "nas" / "csv"),
-        "timeout_sec": 5,
-    }
-    values.update(changes)
-    return Settings(**values)  # type: ignore[arg-type]
+    return settings_in(root, output_dirs=(root / "data" / "csv", root / "nas" / "csv"), **changes)
 
 
 def fake_probe(root: Path, percents: dict[str, float], free: dict[str, int] | None = None):
@@ -185,35 +176,16 @@ def test_flush_refuses_a_full_disk_and_keeps_every_sample(tmp_path):
     assert flush(settings).samples_added == 3  # with space again, nothing was lost
 
 
-@pytest.fixture
-def pump(monkeypatch):
-    # The poll budget counts from the process start once ``launcher.main`` ran in this
-    # process (another test may have): start each command's budget afresh.
-    monkeypatch.setattr("luxlog.launcher._started", None)
-    with Simulator() as simulator:
-        yield simulator
-
-
-def cli_env(tmp_path: Path, pump: Simulator) -> dict[str, str]:
-    return {
-        "LUXLOG_HOST": "127.0.0.1",
-        "LUXLOG_PORT": str(pump.port),
-        "LUXLOG_DATA_DIR": str(tmp_path / "data"),
-        "LUXLOG_INTERVAL_SEC": "5",
-        "LUXLOG_RETRIES": "0",
-    }
-
-
 def test_cli_poll_near_full_warns_and_still_spools(tmp_path, pump, monkeypatch):
     monkeypatch.setattr(disk, "disk_usage", fake_probe(tmp_path, {"/": 99.5}, free={"/": 0}))
-    result = runner.invoke(app, ["poll"], env=cli_env(tmp_path, pump))
+    result = runner.invoke(app, ["poll"], env=pump_env(tmp_path, pump.port))
     assert result.exit_code == 0, result.output
     assert "WARNING poll: disk / is 100% full (threshold 90%" in result.stderr
     assert (tmp_path / "data" / "spool" / "current.jsonl").read_text().count("\n") == 1
 
 
 def test_cli_flush_on_full_disk_exits_7_and_loses_nothing(tmp_path, pump, monkeypatch):
-    env = cli_env(tmp_path, pump)
+    env = pump_env(tmp_path, pump.port)
     for _ in range(2):
         assert runner.invoke(app, ["poll"], env=env).exit_code == 0
     current = tmp_path / "data" / "spool" / "current.jsonl"
@@ -278,7 +250,7 @@ def run_on_tiny_disk(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[i
 
 
 def test_flush_into_a_really_full_tmpfs_exits_7_and_keeps_the_spool(tmp_path, pump):
-    env = cli_env(tmp_path, pump)
+    env = pump_env(tmp_path, pump.port)
     for _ in range(2):
         assert runner.invoke(app, ["poll"], env=env).exit_code == 0
     current = tmp_path / "data" / "spool" / "current.jsonl"
@@ -293,7 +265,7 @@ def test_flush_into_a_really_full_tmpfs_exits_7_and_keeps_the_spool(tmp_path, pu
 
 
 def test_poll_onto_a_really_full_tmpfs_warns_and_spools(tmp_path, pump):
-    env = cli_env(tmp_path, pump)
+    env = pump_env(tmp_path, pump.port)
     env["LUXLOG_SPOOL_DIR"] = str(tmp_path / "tiny" / "spool")
     code, stderr, listing = run_on_tiny_disk(tmp_path, env, "poll")
     assert code == 0, stderr

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from dumps import DUMPS, vectors
+from helpers import settings_in
 
 from luxlog.cache import Cache
 from luxlog.config import Settings
@@ -36,13 +37,7 @@ HOST = "192.168.1.50:8889"
 
 
 def make_settings(root: Path, *, timeout_sec: int = 5) -> Settings:
-    data = root / "data"
-    return Settings(
-        data_dir=data,
-        cache_path=data / "cache.sqlite3",
-        spool_dir=data / "spool",
-        timeout_sec=timeout_sec,
-    )
+    return settings_in(root, timeout_sec=timeout_sec)
 
 
 def trace(count: int, *, start_ms: int = START, seed: int = 0) -> list[Sample]:

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers import settings_in
 from typer.testing import CliRunner
 
 from luxlog import retention
@@ -28,17 +29,9 @@ runner = CliRunner()
 
 
 def make_settings(root: Path, **changes: object) -> Settings:
-    data = root / "data"
-    values: dict[str, object] = {
-        "data_dir": data,
-        "cache_path": data / "cache.sqlite3",
-        "spool_dir": data / "spool",
-        "output_dirs": (data / "csv", root / "nas"),
-        "timezone": "Europe/Berlin",
-        "timeout_sec": 1,
-    }
-    values.update(changes)
-    return Settings(**values)  # type: ignore[arg-type]
+    values: dict[str, object] = {"output_dirs": (root / "data" / "csv", root / "nas")}
+    values.update(timezone="Europe/Berlin", timeout_sec=1)
+    return settings_in(root, **{**values, **changes})
 
 
 def write(path: Path, size: int) -> Path:

@@ -18,6 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from helpers import settings_in
 from typer.testing import CliRunner
 
 from luxlog import rollups
@@ -42,18 +43,7 @@ def ms(*args: int) -> int:
 
 
 def settings_for(tmp_path: Path, **changes: object) -> Settings:
-    data = tmp_path / "data"
-    values: dict[str, object] = {
-        "data_dir": data,
-        "cache_path": data / "cache.sqlite3",
-        "spool_dir": data / "spool",
-        "output_dirs": (data / "csv",),
-        "timezone": "Europe/Berlin",
-        "interval_sec": 300,
-        "timeout_sec": 5,
-        **changes,
-    }
-    return Settings(**values)  # type: ignore[arg-type]
+    return settings_in(tmp_path, **{"timezone": "Europe/Berlin", "interval_sec": 300, **changes})
 
 
 def samples_between(start_ms: int, end_ms: int, step_ms: int = STEP_MS) -> list[Sample]:

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from helpers import settings_in
 from typer.testing import CliRunner
 
 from luxlog import stats
@@ -469,17 +470,7 @@ def test_units_come_from_the_catalogue_or_the_documented_extensions():
 
 
 def settings_for(tmp_path: Path, **changes: object) -> Settings:
-    data = tmp_path / "data"
-    values: dict[str, object] = {
-        "data_dir": data,
-        "cache_path": data / "cache.sqlite3",
-        "spool_dir": data / "spool",
-        "output_dirs": (data / "csv",),
-        "timezone": "Europe/Berlin",
-        "interval_sec": 30,
-        **changes,
-    }
-    return Settings(**values)  # type: ignore[arg-type]
+    return settings_in(tmp_path, **{"timezone": "Europe/Berlin", "interval_sec": 30, **changes})
 
 
 def simulate(settings: Settings, capture: str, start: int, end: int, step: int = 30_000) -> list:

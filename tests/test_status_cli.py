@@ -22,26 +22,6 @@ class Terminal(io.StringIO):
         return True
 
 
-@pytest.fixture
-def pump(monkeypatch):
-    # The poll budget counts from the process start once ``launcher.main`` ran in this
-    # process (another test may have): start each command's budget afresh.
-    monkeypatch.setattr("luxlog.launcher._started", None)
-    with Simulator() as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def env(tmp_path, pump):
-    return {
-        "LUXLOG_HOST": "127.0.0.1",
-        "LUXLOG_PORT": str(pump.port),
-        "LUXLOG_DATA_DIR": str(tmp_path / "data"),
-        "LUXLOG_INTERVAL_SEC": "5",
-        "LUXLOG_RETRIES": "0",
-    }
-
-
 def invoke(*args: str, env: dict[str, str]):
     return runner.invoke(app, list(args), env=env)
 
