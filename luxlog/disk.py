@@ -40,11 +40,13 @@ PURPOSES = ("spool", "cache", "csv")
 
 # job -> (volumes it writes and warns about, volumes that must not be actually full).
 # ``poll`` writes one spool line: it warns but always tries, because a few kilobytes
-# usually still fit and a lost sample cannot be re-read later.
+# usually still fit and a lost sample cannot be re-read later. A roll-up guards each
+# output folder on its own (one full NAS must not stop the other folders) and the cache
+# through its flush, so it only warns here.
 JOBS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "poll": (("spool",), ()),
     "flush": (("spool", "cache"), ("cache",)),
-    "rollup": (("cache", "csv"), ("cache", "csv")),
+    "rollup": (("cache", "csv"), ()),
     "prune": (("spool", "cache", "csv"), ()),
 }
 

@@ -479,9 +479,9 @@ def _run(
     from luxlog import disk
     from luxlog.cache import Cache
 
-    # Warnings only: a full output folder fails on its own in _prepare_dir, the cache's
-    # volume is guarded by the flush.
-    disk.check_volumes(settings, ("csv",))
+    # Warnings only (see disk.JOBS): a full output folder fails on its own in
+    # _prepare_dir, the cache's volume is guarded by the flush.
+    disk.watch(settings, "rollup")
     report = RollupReport(flushed=_flush_first(settings))
     if not settings.cache_path.exists():
         # A fresh installation before its first poll: normal for `due`, not for a request.
