@@ -101,3 +101,32 @@ def test_overlapping_polls_never_talk_to_the_heat_pump_at_once(tmp_path):
     assert codes == [0, 0, 0, 0]
     samples, bad = read_everything(tmp_path / "data" / "spool")
     assert len(samples) == 4 and bad == []
+
+
+def test_every_fault_mode_ends_within_the_budget_with_the_right_exit_code(tmp_path):
+    # One real `luxlog poll` process per fault mode, all at once (each has its own
+    # simulator and data folder), so the slow modes cost their budget only once.
+    from contextlib import ExitStack
+
+    from luxlog.simulator import FAULT_MODES
+
+    with ExitStack() as stack:
+        runs = {}
+        for fault in FAULT_MODES:
+            pump = stack.enter_context(Simulator(fault=fault, slow_delay=0.5))
+            folder = tmp_path / fault
+            started = time.monotonic()
+            runs[fault] = (start_poll(environment(folder, pump.port)), started, folder)
+        results = {}
+        for fault, (process, started, folder) in runs.items():
+            code = process.wait(timeout=8)
+            results[fault] = (code, time.monotonic() - started, folder)
+    for fault, (code, elapsed, folder) in results.items():
+        spool = folder / "data" / "spool" / "current.jsonl"
+        lines = spool.read_text().count("\n") if spool.exists() else 0
+        if fault == "fragmented":  # slow to arrive but correct: a valid sample
+            assert (code, lines) == (0, 1), fault
+        else:
+            assert (code, lines) == (4, 0), fault
+            assert (folder / "data" / "spool" / "poll-failures.jsonl").exists(), fault
+        assert elapsed < 6.0, (fault, elapsed)  # interval_sec 5, plus process start-up
