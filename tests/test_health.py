@@ -417,12 +417,11 @@ def test_json_shape_is_stable(healthy):
     assert json.loads(json.dumps(data)) == data  # plain JSON types only
 
 
-def test_status_is_fast_on_ten_days(tmp_path):
+def test_status_counts_ten_days_of_samples(tmp_path):
+    # Its speed on a 365-day cache is measured by bench/status.py, not asserted here.
     settings = make_settings(tmp_path)
     fill_cache(settings, every_30s(NOW - 10 * DAY_MS, NOW - 60_000))
-    began = time.perf_counter()
     report = report_for(settings)
-    assert time.perf_counter() - began < 1.0
     assert report.cache.samples == 10 * 2880 - 2
 
 

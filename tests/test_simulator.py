@@ -264,16 +264,6 @@ def test_before_the_start_counters_stay_at_the_capture() -> None:
     assert calculations[134] == (START_MS - DAY_MS) // 1000
 
 
-def test_model_reads_are_fast() -> None:
-    model = HeatPumpModel(load_capture(COOLCHIP), start_ms=START_MS)
-    model.read(START_MS + 2 * DAY_MS)  # generate the cycles outside the timing
-    started = time.perf_counter()
-    for i in range(5760):
-        model.read(START_MS + i * 30_000)
-    per_read = (time.perf_counter() - started) / 5760
-    assert per_read < 200e-6, f"{per_read * 1e6:.0f} us per read"
-
-
 def test_model_refuses_a_capture_too_short_to_animate() -> None:
     capture = load_capture(COOLCHIP)
     short = Capture("short", "V0", "", capture.parameters, capture.calculations[:100], (), 0)
