@@ -39,6 +39,7 @@ from luxlog.config import Settings
 from luxlog.disk import Probe, Volume, volumes
 from luxlog.errors import LuxlogError
 from luxlog.poll import failures_path
+from luxlog.render import format_duration
 from luxlog.spool import BadLine, Spool, decode_line, format_timestamp, parse_timestamp
 
 if TYPE_CHECKING:
@@ -325,15 +326,19 @@ class _SpoolScan:
     stamps: list[int] = field(default_factory=list)
 
 
-def _stamp(data: bytes, start: int = 0) -> int | None:
-    """The ``t`` of a spool line starting at ``start``; None for torn or foreign lines."""
-    match = _LINE_TIME.match(data, start, start + 80)
+def _time_in(match: re.Match[bytes] | None) -> int | None:
+    """The epoch ms of a matched ``"t":"..."`` value; None for torn or foreign text."""
     if match is None:
         return None
     try:
         return parse_timestamp(match[1].decode("ascii"))
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+def _stamp(data: bytes, start: int = 0) -> int | None:
+    """The ``t`` of a spool line starting at ``start``; None for torn or foreign lines."""
+    return _time_in(_LINE_TIME.match(data, start, start + 80))
 
 
 def _read_tail(path: Path, size: int, limit: int) -> tuple[bytes, bool]:
@@ -442,13 +447,7 @@ def _quarantined_lines(spool: Spool) -> int:
 
 
 def _note_time(data: bytes) -> int | None:
-    match = _NOTE_TIME.search(data, 0, 80)
-    if match is None:
-        return None
-    try:
-        return parse_timestamp(match[1].decode("ascii"))
-    except (ValueError, UnicodeDecodeError):
-        return None
+    return _time_in(_NOTE_TIME.search(data, 0, 80))
 
 
 _NOTE_TIME = re.compile(rb'"t":"([^"]{10,40})"')
@@ -678,15 +677,8 @@ def _read_cache(
 
 
 def _duration(ms: float) -> str:
-    """``45 s``, ``12 min``, ``5.2 h``, ``3.1 days``: for reason lines."""
-    seconds = ms / 1000
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
+    """A span in milliseconds as a reason line says it (``12 min``)."""
+    return format_duration(ms / 1000)
 
 
 def verdict(report: HealthReport) -> list[str]:

@@ -54,19 +54,23 @@ def table(
 # -- status ----------------------------------------------------------------------------
 
 
+def format_duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``5.2 h``, ``3.1 days``: the unit a person would pick."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
 def format_age(seconds: float | None) -> str:
     """``45 s ago``, ``12 min ago``, ``5.2 h ago``, ``3.1 days ago`` ('' when unknown)."""
     if seconds is None:
         return ""
     suffix = " ago" if seconds >= 0 else " ahead (clock skew?)"
-    seconds = abs(seconds)
-    if seconds < 120:
-        return f"{seconds:.0f} s{suffix}"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min{suffix}"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} h{suffix}"
-    return f"{seconds / 86400:.1f} days{suffix}"
+    return format_duration(abs(seconds)) + suffix
 
 
 def _when(moment: str | None, age: float | None, missing: str) -> str:
