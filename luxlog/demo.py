@@ -12,6 +12,8 @@ run - flush, ``rollup due``, statistics, the daily report and ``status``.
 
 from __future__ import annotations
 
+import shlex
+import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -106,5 +108,7 @@ def run_demo(*, directory: Path | None = None, hours: int = DEMO_HOURS) -> list[
     health = build_report(settings, now_ms=now_ms)
     verdict = "healthy" if health.healthy else "unhealthy: " + "; ".join(health.reasons)
     lines.append(f"  status --check: {verdict}")
-    lines.append(f"next: luxlog --data-dir {folder} status")
+    # The command as the user can type it (./dev installs into .venv/bin, not onto PATH).
+    program = sys.argv[0] if Path(sys.argv[0]).name == "luxlog" else "luxlog"
+    lines.append(f"next: {shlex.quote(program)} --data-dir {shlex.quote(str(folder))} status")
     return lines
