@@ -52,7 +52,6 @@ def run_demo(*, directory: Path | None = None, hours: int = DEMO_HOURS) -> list[
     from luxlog.health import build_report
     from luxlog.heatpump import catalogue
     from luxlog.poll import poll
-    from luxlog.report import write_report
     from luxlog.simulator import Simulator
 
     folder = _fresh_directory(directory)
@@ -103,8 +102,9 @@ def run_demo(*, directory: Path | None = None, hours: int = DEMO_HOURS) -> list[
             f"{row.compressor_hours} h running, {row.heat_kwh} kWh heat, "
             f"outdoor {row.outdoor_min_c}..{row.outdoor_max_c} °C"
         )
-    for path in write_report(settings, yesterday, now_ms=now_ms).written:
-        lines.append(f"  report:  {path}")
+    for folder in settings.output_dirs:  # `rollup due` wrote them with the roll-ups
+        for path in sorted(folder.glob("*_report.html")):
+            lines.append(f"  report:  {path}")
     health = build_report(settings, now_ms=now_ms)
     verdict = "healthy" if health.healthy else "unhealthy: " + "; ".join(health.reasons)
     lines.append(f"  status --check: {verdict}")

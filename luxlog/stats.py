@@ -1168,7 +1168,26 @@ def after_daily_rollup(settings: Settings, cache: Cache, rollup_day: date) -> Wr
         with hold(
             rollup_lock_path(settings.data_dir), timeout=settings.timeout_sec, what="the roll-ups"
         ):
-            return update_month_summary(settings, cache, day)
+            result = update_month_summary(settings, cache, day)
+            _write_day_report(settings, cache, day)
+            return result
     except LuxlogError as exc:
         log.warning("%s not updated: %s", summary_file_name(day), exc)
         return WriteResult()
+
+
+def _write_day_report(settings: Settings, cache: Cache, day: date) -> None:
+    """The day's HTML report next to its CSVs, when the day has samples; never fatal."""
+    from luxlog.errors import LuxlogError
+    from luxlog.report import write_report
+
+    calendar = Calendar.from_settings(settings)
+    if not cache.count(calendar.midnight_ms(day), calendar.midnight_ms(day + timedelta(days=1))):
+        return
+    try:
+        result = write_report(settings, day)
+    except LuxlogError as exc:
+        log.warning("report of %s not written: %s", day, exc)
+        return
+    for folder, reason in result.failed.items():
+        log.warning("report of %s not written to %s: %s", day, folder, reason)

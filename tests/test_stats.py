@@ -724,6 +724,9 @@ def test_rollup_due_updates_the_month_summary_once_per_day(tmp_path, monkeypatch
         ("2026-03-29", "23.0", "100.0"),
     ]
     first_version = summary.read_bytes()
+    # Each day with samples also gets its report next to the CSVs (26 March had none).
+    reports = sorted(p.name for p in (tmp_path / "data" / "csv").glob("*_report.html"))
+    assert reports == [f"2026-03-{d}_report.html" for d in (27, 28, 29)]
 
     rollups.due(settings, now_ms=now + HOUR, sleep=no_sleep)  # nothing due: no rewrite
     assert len(calls) == 4 and summary.read_bytes() == first_version
