@@ -175,15 +175,20 @@ def run_job(command: str, env: dict[str, str], cwd: Path) -> subprocess.Complete
     )
 
 
+def rendered_crontab(env: dict[str, str], cwd: Path) -> supercronic.Crontab:
+    """What the entrypoint renders (``luxlog crontab --check``), parsed as supercronic does."""
+    rendered = subprocess.run(
+        ["luxlog", "crontab", "--check"], env=env, cwd=cwd, capture_output=True, text=True
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    return supercronic.parse(rendered.stdout)
+
+
 def test_the_crontabs_poll_and_flush_lines_work_in_a_container_like_directory(tmp_path):
     logs = tmp_path / "app" / "logs"
     with Simulator() as pump:
         env = base_env(tmp_path, LUXLOG_HOST="127.0.0.1", LUXLOG_PORT=str(pump.port))
-        rendered = subprocess.run(
-            ["luxlog", "crontab", "--check"], env=env, cwd=tmp_path, capture_output=True, text=True
-        )
-        assert rendered.returncode == 0, rendered.stderr
-        tab = supercronic.parse(rendered.stdout)
+        tab = rendered_crontab(env, tmp_path)
         commands = {job.command.split(" ", 1)[1]: job.command for job in tab.jobs}
         for _ in range(3):
             result = run_job(commands["poll"], env, tmp_path)

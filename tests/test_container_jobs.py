@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
-import supercronic
-from test_container import ROOT, base_env, run_job
+from test_container import ROOT, base_env, rendered_crontab, run_job
 
 from luxlog.simulator import Simulator
 
@@ -32,11 +30,7 @@ def test_every_job_in_crontab_order_then_the_healthcheck(tmp_path: Path) -> None
     logs = tmp_path / "app" / "logs"
     with Simulator() as pump:
         env = base_env(tmp_path, LUXLOG_HOST="127.0.0.1", LUXLOG_PORT=str(pump.port))
-        rendered = subprocess.run(
-            ["luxlog", "crontab", "--check"], env=env, cwd=tmp_path, capture_output=True, text=True
-        )
-        assert rendered.returncode == 0, rendered.stderr
-        tab = supercronic.parse(rendered.stdout)
+        tab = rendered_crontab(env, tmp_path)
         polls = [job.command for job in tab.jobs if job.command.endswith(" poll")]
         others = [job.command for job in tab.jobs if not job.command.endswith(" poll")]
         assert others == ["luxlog flush", "luxlog rollup due", "luxlog prune"]
