@@ -102,8 +102,8 @@ def run_demo(*, directory: Path | None = None, hours: int = DEMO_HOURS) -> list[
             f"{row.compressor_hours} h running, {row.heat_kwh} kWh heat, "
             f"outdoor {row.outdoor_min_c}..{row.outdoor_max_c} °C"
         )
-    for folder in settings.output_dirs:  # `rollup due` wrote them with the roll-ups
-        for path in sorted(folder.glob("*_report.html")):
+    for output_dir in settings.output_dirs:  # `rollup due` wrote them with the roll-ups
+        for path in sorted(output_dir.glob("*_report.html")):
             lines.append(f"  report:  {path}")
     health = build_report(settings, now_ms=now_ms)
     verdict = "healthy" if health.healthy else "unhealthy: " + "; ".join(health.reasons)

@@ -168,6 +168,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     reports = sorted((tmp_path / "demo" / "csv").glob("*_report.html"))
     assert len(reports) >= 2 and all(f"report:  {r}" in out for r in reports)
     assert "status --check: healthy" in out
+    assert out.rstrip().endswith(f"--data-dir {(tmp_path / 'demo').resolve()} status")
 
 
 def test_demo_hours_option(tmp_path):
