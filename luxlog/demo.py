@@ -45,8 +45,18 @@ class _FakeClock:
         return self.now_ms
 
 
-def run_demo(*, directory: Path | None = None, hours: int = DEMO_HOURS) -> list[str]:
-    """Run the demo; return the lines to show the user."""
+def run_demo(
+    *,
+    directory: Path | None = None,
+    hours: int = DEMO_HOURS,
+    now_ms: int | None = None,
+    step_sec: int = DEMO_STEP_SEC,
+) -> list[str]:
+    """Run the demo; return the lines to show the user.
+
+    ``now_ms`` and ``step_sec`` let a test pin the simulated "now" to a known place in the
+    roll-up's day and poll less often, so the whole pipeline runs in a fraction of a second.
+    """
     from luxlog import rollups, stats
     from luxlog.flush import flush
     from luxlog.health import build_report
@@ -55,8 +65,9 @@ def run_demo(*, directory: Path | None = None, hours: int = DEMO_HOURS) -> list[
     from luxlog.simulator import Simulator
 
     folder = _fresh_directory(directory)
-    now_ms = time.time_ns() // 1_000_000
-    step_ms = DEMO_STEP_SEC * 1000
+    if now_ms is None:
+        now_ms = time.time_ns() // 1_000_000
+    step_ms = step_sec * 1000
     clock = _FakeClock((now_ms - hours * 3_600_000) // step_ms * step_ms)
     lines = [f"luxlog demo in {folder}"]
     with Simulator(port=0, clock_ms=clock) as simulator:
@@ -66,7 +77,7 @@ def run_demo(*, directory: Path | None = None, hours: int = DEMO_HOURS) -> list[
                 "LUXLOG_HOST": "127.0.0.1",
                 "LUXLOG_PORT": str(simulator.port),
                 "LUXLOG_DATA_DIR": str(folder),
-                "LUXLOG_INTERVAL_SEC": str(DEMO_STEP_SEC),
+                "LUXLOG_INTERVAL_SEC": str(step_sec),
             },
             read_files=False,
         )
@@ -77,7 +88,7 @@ def run_demo(*, directory: Path | None = None, hours: int = DEMO_HOURS) -> list[
             polls += 1
             clock.now_ms += step_ms
     lines.append(
-        f"  polled {polls} times, one per simulated {DEMO_STEP_SEC // 60} min over {hours} h"
+        f"  polled {polls} times, one per simulated {step_sec // 60} min over {hours} h"
         f" -> {settings.spool_dir / 'current.jsonl'}"
     )
     values = catalogue.values(sample.calculations, sample.parameters)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import typer
 from typer.testing import CliRunner
@@ -154,21 +155,41 @@ def test_verbose_and_quiet(env, pump):
 
 
 def test_demo_runs_the_whole_pipeline(tmp_path):
-    result = invoke("demo", "--dir", str(tmp_path / "demo"))
-    assert result.exit_code == 0, result.output
-    out = result.stdout
+    # The library entry with "now" pinned one hour past a roll-up boundary and a poll per
+    # 15 simulated minutes: one complete daily window in 26 h, so the test is short yet
+    # sees every stage (poll, flush, roll-up, statistics, report, status).
+    from datetime import timedelta
+
+    from luxlog import config
+    from luxlog.demo import run_demo
+    from luxlog.rollup import Schedule
+
+    settings = config.load(None, environ={"LUXLOG_DATA_DIR": str(tmp_path)}, read_files=False)
+    schedule = Schedule.create(settings.csv_time, settings.timezone)
+    real_now = time.time_ns() // 1_000_000
+    today = schedule.local_date(real_now)
+    boundary = schedule.boundary_ms(today)
+    if boundary + 3_600_000 > real_now:
+        today -= timedelta(days=1)
+        boundary = schedule.boundary_ms(today)
+    window_ms = boundary - schedule.boundary_ms(today - timedelta(days=1))
+    step_sec = 900
+    folder = tmp_path / "demo"
+    lines = run_demo(directory=folder, hours=26, now_ms=boundary + 3_600_000, step_sec=step_sec)
+    out = "\n".join(lines) + "\n"
     polls = int(out.split("polled ")[1].split()[0])
-    assert 72 * 12 <= polls <= 72 * 12 + 1
+    assert polls == 26 * 4 + 1, out
     assert f"flushed {polls} samples" in out
-    dailies = sorted((tmp_path / "demo" / "csv").glob("*_daily.csv"))
-    assert len(dailies) >= 2  # two complete windows in 72 h
-    rows = dailies[-1].read_text().splitlines()
-    assert rows[0].startswith("timestamp,") and len(rows) == 1 + 24 * 12
+    dailies = sorted((folder / "csv").glob("*_daily.csv"))
+    complete = [d for d in dailies if d.name == f"{today}_daily.csv"]  # [B(today-1), B(today))
+    assert len(complete) == 1, dailies
+    rows = complete[0].read_text().splitlines()
+    assert rows[0].startswith("timestamp,") and len(rows) == 1 + window_ms // (step_sec * 1000)
     assert "compressor starts" in out and "kWh heat" in out
-    reports = sorted((tmp_path / "demo" / "csv").glob("*_report.html"))
-    assert len(reports) >= 2 and all(f"report:  {r}" in out for r in reports)
+    reports = sorted((folder / "csv").glob("*_report.html"))
+    assert reports and all(f"report:  {r}" in out for r in reports)
     assert "status --check: healthy" in out
-    assert out.rstrip().endswith(f"--data-dir {(tmp_path / 'demo').resolve()} status")
+    assert out.rstrip().endswith(f"--data-dir {folder.resolve()} status")
 
 
 def test_demo_hours_option(tmp_path):

@@ -229,26 +229,3 @@ def test_check_refuses_a_folder_it_cannot_write(tmp_path):
     assert f"cannot write {tmp_path / 'file' / 'logs'}: Not a directory" in result.stderr
     assert "luxlog runs as uid" in result.stderr
     assert result.stdout == ""
-
-
-def test_the_model_follows_supercronics_parser():
-    tab = supercronic.parse(
-        "  # a comment\n\nSHELL = '/bin/bash'\nCRON_TZ=\"Europe/Berlin\"\n"
-        "@hourly luxlog flush\n0 0 12 * JAN-MAR MON-FRI * luxlog prune --now\n"
-        "1,2,3/20 * * * * luxlog a=b\n"
-    )
-    assert tab.environ == {"SHELL": "/bin/bash", "CRON_TZ": "Europe/Berlin"}
-    assert [job.command for job in tab.jobs] == ["luxlog flush", "luxlog prune --now", "luxlog a=b"]
-    assert tab.jobs[1].expression.months == [1, 2, 3]
-    assert tab.jobs[2].expression.minutes == [1, 2, 3, 23, 43]
-    weekdays = tab.starts(
-        tab.jobs[1], datetime(2026, 3, 27, tzinfo=UTC), datetime(2026, 4, 2, tzinfo=UTC)
-    )
-    assert [t.astimezone(ZoneInfo("Europe/Berlin")).strftime("%a %d %H:%M") for t in weekdays] == [
-        "Fri 27 12:00",
-        "Mon 30 12:00",
-        "Tue 31 12:00",
-    ]
-    for bad in ("* * * *", "61 * * * * luxlog poll", "* * * * 8 luxlog x", "x"):
-        with pytest.raises(supercronic.CronSyntaxError):
-            supercronic.parse(bad)

@@ -417,11 +417,27 @@ def test_context_manager_and_double_start() -> None:
     sim.stop()  # idempotent
 
 
-def test_serve_forever_returns_after_stop_from_another_thread() -> None:
-    sim = Simulator(dynamic=False)
-    threading.Timer(0.1, sim.stop).start()
-    sim.serve_forever()
-    assert sim.port > 0
+def test_serve_forever_serves_until_stopped_from_another_thread() -> None:
+    sim = Simulator(dynamic=False).start()
+    replies: list[bytes | BaseException] = []
+
+    def client_then_stop() -> None:
+        try:
+            with connect(sim) as sock:
+                sock.sendall(encode_request(3005))
+                replies.append(read_reply(sock, 3005))
+        except BaseException as exc:  # reported by the assertion below
+            replies.append(exc)
+        finally:
+            sim.stop()
+
+    worker = threading.Thread(target=client_then_stop)
+    worker.start()
+    sim.serve_forever()  # returns only once the client has been answered and stop() ran
+    worker.join(timeout=5)
+    assert replies == [bin_reply(3005)]
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(sim.address, timeout=1).close()
 
 
 def test_serve_forever_stops_on_ctrl_c() -> None:
