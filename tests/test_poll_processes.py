@@ -46,22 +46,26 @@ def read_everything(spool_dir):
 
 
 def test_sigkill_at_random_moments_never_breaks_the_spool(tmp_path):
+    # Bounded by time, not by a count: a slow machine kills fewer polls, never times out.
     rng = random.Random(7)
     with Simulator(fault="fragmented") as simulator:  # slow enough to be killed mid-read
         env = environment(tmp_path, simulator.port)
-        completed = 0
-        for _ in range(12):
+        rounds = completed = 0
+        stop_at = time.monotonic() + 0.7
+        while rounds < 3 or time.monotonic() < stop_at:
             process = start_poll(env)
-            time.sleep(rng.uniform(0.05, 0.4))
+            time.sleep(rng.uniform(0.05, 0.3))
             process.kill()
+            rounds += 1
             if process.wait() == 0:
                 completed += 1
-        final = start_poll(env)
+    with Simulator() as healthy:  # the next poll, against a prompt controller, succeeds
+        final = start_poll(environment(tmp_path, healthy.port))
         assert final.wait(timeout=8) == 0, final.stderr.read()  # type: ignore[union-attr]
     samples, bad = read_everything(tmp_path / "data" / "spool")
     # Every complete line is a sample; at most the killed writers' torn lines are bad.
     assert len(samples) >= completed + 1
-    assert len(bad) <= 12 - completed
+    assert len(bad) <= rounds - completed
     stamps = [s.timestamp_ms for s in samples]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
 
@@ -92,20 +96,21 @@ def test_sigterm_abandons_the_sample_cleanly(tmp_path):
 
 
 def test_overlapping_polls_never_talk_to_the_heat_pump_at_once(tmp_path):
-    with Simulator(fault="slow", slow_delay=0.004) as simulator:
+    with Simulator(fault="slow", slow_delay=0.002) as simulator:
         env = environment(tmp_path, simulator.port)
-        processes = [start_poll(env) for _ in range(4)]
+        processes = [start_poll(env) for _ in range(3)]
         codes = [p.wait(timeout=9) for p in processes]
-        assert simulator.connections == 4
+        assert simulator.connections == 3
         assert simulator.max_concurrent == 1
-    assert codes == [0, 0, 0, 0]
+    assert codes == [0, 0, 0]
     samples, bad = read_everything(tmp_path / "data" / "spool")
-    assert len(samples) == 4 and bad == []
+    assert len(samples) == 3 and bad == []
 
 
-def test_every_fault_mode_ends_within_the_budget_with_the_right_exit_code(tmp_path):
+def test_every_fault_mode_exits_with_the_right_code_and_notes_the_failure(tmp_path):
     # One real `luxlog poll` process per fault mode, all at once (each has its own
-    # simulator and data folder), so the slow modes cost their budget only once.
+    # simulator and data folder). A 1 s read timeout ends the broken ones quickly; that
+    # the interval bounds a poll whatever the timeout is tested in-process (test_client).
     from contextlib import ExitStack
 
     from luxlog.simulator import FAULT_MODES
@@ -115,8 +120,11 @@ def test_every_fault_mode_ends_within_the_budget_with_the_right_exit_code(tmp_pa
         for fault in FAULT_MODES:
             pump = stack.enter_context(Simulator(fault=fault, slow_delay=0.5))
             folder = tmp_path / fault
+            # A correct but fragmented reply gets the default timeout: it must succeed.
+            timeout = {} if fault == "fragmented" else {"LUXLOG_TIMEOUT_SEC": "1"}
             started = time.monotonic()
-            runs[fault] = (start_poll(environment(folder, pump.port)), started, folder)
+            process = start_poll(environment(folder, pump.port, **timeout))
+            runs[fault] = (process, started, folder)
         results = {}
         for fault, (process, started, folder) in runs.items():
             code = process.wait(timeout=8)
