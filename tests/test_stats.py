@@ -691,7 +691,7 @@ def test_settings_for_seasons(tmp_path):
 def test_rollup_due_updates_the_month_summary_once_per_day(tmp_path, monkeypatch):
     from luxlog import rollups
 
-    settings = settings_for(tmp_path, interval_sec=300, timeout_sec=5)
+    settings = settings_for(tmp_path, interval_sec=900, timeout_sec=5)  # few samples, same logic
     calls: list[date] = []
     update = stats.update_month_summary
 
@@ -709,7 +709,7 @@ def test_rollup_due_updates_the_month_summary_once_per_day(tmp_path, monkeypatch
 
     def fill(first: int, end: int) -> None:
         with Cache.open(settings.cache_path) as cache:
-            cache.add_many(Sample(t, HOST, *model.read(t)) for t in range(first, end, 300_000))
+            cache.add_many(Sample(t, HOST, *model.read(t)) for t in range(first, end, 900_000))
 
     fill(start, BERLIN.midnight_ms(date(2026, 3, 30)) + 6 * HOUR)
     now = BERLIN.midnight_ms(date(2026, 3, 30)) + 8 * HOUR
