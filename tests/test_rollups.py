@@ -514,7 +514,9 @@ def test_cli_daily_weekly_and_ranges(tmp_path):
         app, ["rollup", "daily", "--from", "2025-01-06", "--to", "2025-01-08"], env=env
     )
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["rollup", "weekly", "--from", "2025-01-01"], env=env)
+    result = runner.invoke(
+        app, ["rollup", "weekly", "--from", "2025-01-01", "--to", "2025-01-13"], env=env
+    )
     assert result.exit_code == 0, result.output
     csv_dir = tmp_path / "data" / "csv"
     assert files_in(csv_dir)[:4] == [
@@ -588,7 +590,7 @@ def luxlog(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> sub
 def test_two_concurrent_dues_write_each_file_once(tmp_path):
     now = time.time_ns() // 1_000_000
     settings = settings_for(tmp_path)
-    fill(settings, samples_between(now - 5 * 86_400_000, now - 3_600_000))
+    fill(settings, samples_between(now - 5 * 86_400_000, now - 3_600_000, 1_800_000))
     children = [luxlog(tmp_path, "rollup", "due") for _ in range(2)]
     outputs = [child.communicate(timeout=9)[1] for child in children]
     assert [child.returncode for child in children] == [0, 0], outputs
