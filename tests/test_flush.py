@@ -125,7 +125,7 @@ def test_real_captures_round_trip_through_spool_and_flush(tmp_path: Path, dump: 
 def test_flush_twice_and_a_segment_left_behind_by_a_crash(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     samples = trace(300)
-    spool(settings, samples)
+    spool_at_once(settings, samples)
     # Rotate by hand and keep a copy: the state a flush killed between COMMIT and the
     # deletion of the segment leaves behind.
     (segment,) = Spool(settings.spool_dir).take()
@@ -142,7 +142,7 @@ def test_flush_twice_and_a_segment_left_behind_by_a_crash(tmp_path: Path) -> Non
 
 def test_progress_reports_lines_up_to_the_total(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    spool(settings, trace(700))
+    spool_at_once(settings, trace(700))
     Spool(settings.spool_dir).take()
     spool(settings, trace(10, start_ms=START + 86_400_000))
     calls: list[tuple[int, int]] = []

@@ -282,11 +282,9 @@ window.addEventListener('load', function () {
     reason="Chromium not installed (Debian: apt-get install chromium; .ci/run tries this)",
 )
 def test_chromium_renders_the_report(tmp_path):
-    period, samples = simulated(date(2026, 10, 25))  # the 25-hour day, every 30 s
-    day = report.collect(samples, period, calendar=BERLIN, interval_sec=30, generated_ms=1)
+    period, samples = simulated(date(2026, 10, 25), step=60_000)  # the 25-hour day
+    day = report.collect(samples, period, calendar=BERLIN, interval_sec=60, generated_ms=1)
     text = report.render_html(day, BERLIN)
-    page = tmp_path / day.file_name
-    page.write_text(text, encoding="utf-8")
     # The probe needs inline script, which the report's policy (rightly) forbids.
     probed = text.replace("default-src 'none'", "default-src 'none'; script-src 'unsafe-inline'")
     probe_page = tmp_path / "probe.html"
@@ -329,10 +327,10 @@ def test_chromium_renders_the_report(tmp_path):
         assert series[key]["children"] > 3 and series[key]["width"] > 600, key
     assert series["hot_water_mode"]["children"] >= 1
 
-    # The report itself, unmodified: no console message at all (a blocked fetch, a CSP
-    # violation or a parse problem would log one).
-    plain = chromium("--dump-dom", url=page)
-    assert plain.returncode == 0
-    console = [line for line in plain.stderr.splitlines() if ":CONSOLE" in line]
+    # No console message at all: a blocked fetch, a CSP violation or a parse problem
+    # would log one. The probe page differs from the report only in allowing inline
+    # script, so one browser start checks both, once the report is known to carry none.
+    console = [line for line in shown.stderr.splitlines() if ":CONSOLE" in line]
     assert console == []
-    assert plain.stdout.count("data-series=") == len(parse(text).series())
+    assert "<script" not in text.lower() and not re.search(r"\son[a-z]+\s*=", text)
+    assert shown.stdout.count("data-series=") == len(parse(text).series())
