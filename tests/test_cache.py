@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from dumps import DUMPS, vectors
 
-from luxlog.cache import Cache, codec
+from luxlog.cache import UNREAD, Cache, Registers, codec
 from luxlog.cache.schema import LATEST_VERSION, MIGRATIONS, migrate
 from luxlog.errors import Busy, StorageError
 from luxlog.sample import Sample
@@ -179,6 +179,71 @@ def test_two_hosts_in_one_hour_interleave_in_time_order(path: Path) -> None:
         cache.add_many(a + b)
         merged = everything(cache)
     assert merged == sorted(a + b, key=lambda s: s.timestamp_ms)
+
+
+# -- projection: decode only the registers a reader needs ----------------------------------
+
+
+def projected_view(sample: Sample, registers: Registers) -> Sample:
+    """What a projected query must return for ``sample``: its shape, wanted values only."""
+    return Sample(
+        sample.timestamp_ms,
+        sample.host,
+        tuple(
+            v if i in registers.calculations else UNREAD for i, v in enumerate(sample.calculations)
+        ),
+        tuple(v if i in registers.parameters else UNREAD for i, v in enumerate(sample.parameters)),
+    )
+
+
+@pytest.mark.parametrize("capture", DUMPS)
+def test_projected_and_full_decodes_agree_on_every_register_of_real_captures(
+    path: Path, capture: str
+) -> None:
+    samples = trace(150, capture=capture)  # over an hour boundary: two chunks
+    every = Registers.of(range(len(samples[0].calculations)), range(len(samples[0].parameters)))
+    with Cache.open(path) as cache:
+        cache.add_many(samples)
+        assert list(cache.query(START, START + 2 * HOUR, registers=every)) == samples
+        rng = random.Random(capture)
+        for _ in range(5):
+            wanted = Registers.of(
+                rng.sample(range(len(samples[0].calculations)), 15),
+                rng.sample(range(len(samples[0].parameters)), 3),
+            )
+            window = (START + 10 * 60_000, START + 70 * 60_000)  # mid-chunk to mid-chunk
+            got = list(cache.query(*window, registers=wanted))
+            expected = [s for s in samples if window[0] <= s.timestamp_ms < window[1]]
+            assert got == [projected_view(s, wanted) for s in expected]
+
+
+def test_projection_across_a_firmware_change_and_two_hosts(path: Path) -> None:
+    # V1.80 (shorter vectors) until mid-hour, then V3.78; a second controller in the same
+    # hours; registers beyond the old firmware's length are simply absent from its samples.
+    old = trace(100, capture="coolchip-2017-V1.80-L1A")
+    new = trace(100, start_ms=old[-1].timestamp_ms + 30_000, capture="bouni-2016-V3.78-MSW6")
+    other = [replace(s, timestamp_ms=s.timestamp_ms + 15_000, host="10.0.0.2:8889") for s in old]
+    beyond = len(old[0].calculations) + 2
+    assert beyond < len(new[0].calculations)
+    wanted = Registers.of([10, 11, 15, 17, 81, beyond], [3, 1136])
+    with Cache.open(path) as cache:
+        cache.add_many(old + new + other)
+        full = everything(cache)
+        got = list(cache.query(-(2**62), 2**62, registers=wanted))
+    assert got == [projected_view(s, wanted) for s in full]
+    assert {len(s.calculations) for s in got} == {
+        len(old[0].calculations),
+        len(new[0].calculations),
+    }
+
+
+def test_decoding_a_column_outside_the_chunk_is_refused() -> None:
+    blob = codec.encode_values([(1, 2, 3), (1, 5, 3)], (0, 0, 0))
+    assert codec.decode_columns(blob, 2, 3, (0, 0, 0), [1, 2]) == [[2, 5], [3, 3]]
+    with pytest.raises(IndexError, match="column 3 is outside"):
+        codec.decode_columns(blob, 2, 3, (0, 0, 0), [3])
+    with pytest.raises(codec.CodecError):
+        codec.decode_columns(blob, 3, 3, (0, 0, 0), [1])
 
 
 # -- windows and summaries -------------------------------------------------------------

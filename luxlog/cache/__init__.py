@@ -42,7 +42,7 @@ from luxlog.sample import Sample
 if TYPE_CHECKING:
     import sqlite3
 
-__all__ = ["DEFAULT_BUSY_TIMEOUT_SEC", "Cache", "CacheStats"]
+__all__ = ["DEFAULT_BUSY_TIMEOUT_SEC", "UNREAD", "Cache", "CacheStats", "Registers"]
 
 DEFAULT_BUSY_TIMEOUT_SEC = 30.0
 
@@ -57,6 +57,29 @@ _STALE_REFERENCE_FRACTION = 8
 
 _NO_START = -(2**62)
 _NO_END = 2**62
+
+#: What a register that a projected query did not ask for reads as. No controller can
+#: send it (wire values are int32), so a reader that forgot to ask for a register gets
+#: absurd figures in its tests instead of quietly plausible ones.
+UNREAD = -(2**62)
+
+
+@dataclass(frozen=True, slots=True)
+class Registers:
+    """The registers a reader needs: a query decodes only these columns.
+
+    Samples keep their full width (so index arithmetic and length checks of a firmware's
+    vectors are unchanged); every other position reads :data:`UNREAD`.
+    """
+
+    calculations: frozenset[int] = frozenset()
+    parameters: frozenset[int] = frozenset()
+
+    @classmethod
+    def of(cls, calculations: Iterable[int] = (), parameters: Iterable[int] = ()) -> Registers:
+        """From any iterables of indices."""
+        return cls(frozenset(calculations), frozenset(parameters))
+
 
 _CHUNK_COLUMNS = "id, first_ms, last_ms, count, host_id, n_calc, n_param, ref_id, codec, times"
 
@@ -502,11 +525,13 @@ class Cache:
 
     # -- reading -------------------------------------------------------------------
 
-    def _decode(self, chunk: _Chunk) -> list[Sample]:
+    def _decode(self, chunk: _Chunk, registers: Registers | None = None) -> list[Sample]:
         """Every sample of ``chunk`` (reads its value blob)."""
-        return list(self._samples(chunk, _NO_START, _NO_END))
+        return list(self._samples(chunk, _NO_START, _NO_END, registers))
 
-    def _samples(self, chunk: _Chunk, start_ms: int, end_ms: int) -> Iterator[Sample]:
+    def _samples(
+        self, chunk: _Chunk, start_ms: int, end_ms: int, registers: Registers | None = None
+    ) -> Iterator[Sample]:
         row = self._connection.execute(
             "SELECT data FROM chunks WHERE id = ?", (chunk.id,)
         ).fetchone()
@@ -520,10 +545,47 @@ class Cache:
         reference = self._reference(chunk.ref_id)
         if len(reference) != width:
             raise codec.CodecError(f"chunk {chunk.id} and its reference differ in shape")
+        if registers is not None:
+            yield from self._projected(row[0], chunk, reference, registers, start_ms, end_ms)
+            return
         values = codec.decode_values(row[0], chunk.count, width, reference)
         for timestamp_ms, vector in zip(chunk.timestamps(), values, strict=True):
             if start_ms <= timestamp_ms < end_ms:
                 yield Sample(timestamp_ms, host, vector[:n_calc], vector[n_calc:])
+
+    def _projected(
+        self,
+        blob: bytes,
+        chunk: _Chunk,
+        reference: Sequence[int],
+        registers: Registers,
+        start_ms: int,
+        end_ms: int,
+    ) -> Iterator[Sample]:
+        """The chunk's samples with only ``registers`` decoded (see :class:`Registers`)."""
+        n_calc, n_param = chunk.n_calc, chunk.n_param
+        calc_at = sorted(i for i in registers.calculations if 0 <= i < n_calc)
+        param_at = sorted(i for i in registers.parameters if 0 <= i < n_param)
+        columns = codec.decode_columns(
+            blob,
+            chunk.count,
+            n_calc + n_param,
+            reference,
+            [*calc_at, *(n_calc + i for i in param_at)],
+        )
+        calc_columns = list(zip(calc_at, columns[: len(calc_at)], strict=True))
+        param_columns = list(zip(param_at, columns[len(calc_at) :], strict=True))
+        blank_calc, blank_param = [UNREAD] * n_calc, [UNREAD] * n_param
+        host = self._host(chunk.host_id)
+        for position, timestamp_ms in enumerate(chunk.timestamps()):
+            if not start_ms <= timestamp_ms < end_ms:
+                continue
+            calculations, parameters = blank_calc.copy(), blank_param.copy()
+            for index, column in calc_columns:
+                calculations[index] = column[position]
+            for index, column in param_columns:
+                parameters[index] = column[position]
+            yield Sample(timestamp_ms, host, tuple(calculations), tuple(parameters))
 
     def _chunks(self, start_ms: int, end_ms: int) -> list[_Chunk]:
         """Chunks that may hold samples in ``[start_ms, end_ms)``, in time order."""
@@ -537,18 +599,27 @@ class Cache:
             ).fetchall()
         ]
 
-    def query(self, start_ms: int, end_ms: int) -> Iterator[Sample]:
+    def query(
+        self, start_ms: int, end_ms: int, *, registers: Registers | None = None
+    ) -> Iterator[Sample]:
         """Samples with ``start_ms <= timestamp_ms < end_ms``, in time order, streamed.
 
         Memory stays at one hour of samples whatever the window. The chunk list is
         read up front and each hour fetched on demand, so no statement stays open
         between two samples and the caller may write (``set_state``) while iterating.
+        With ``registers``, only those are decoded (several times faster for a few).
         """
         with self._guard():
             chunks = self._chunks(start_ms, end_ms)
-        return self._stream(chunks, start_ms, end_ms)
+        return self._stream(chunks, start_ms, end_ms, registers)
 
-    def _stream(self, chunks: list[_Chunk], start_ms: int, end_ms: int) -> Iterator[Sample]:
+    def _stream(
+        self,
+        chunks: list[_Chunk],
+        start_ms: int,
+        end_ms: int,
+        registers: Registers | None = None,
+    ) -> Iterator[Sample]:
         index = 0
         while index < len(chunks):
             # Chunks of one hour (rarely more than one: a host or firmware change) are
@@ -559,11 +630,11 @@ class Cache:
                 end += 1
             with self._guard():
                 if end - index == 1:
-                    hour = list(self._samples(chunks[index], start_ms, end_ms))
+                    hour = list(self._samples(chunks[index], start_ms, end_ms, registers))
                 else:
                     hour = list(
                         heapq.merge(
-                            *(self._decode(chunk) for chunk in chunks[index:end]),
+                            *(self._decode(chunk, registers) for chunk in chunks[index:end]),
                             key=lambda sample: sample.timestamp_ms,
                         )
                     )
