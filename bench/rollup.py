@@ -5,7 +5,7 @@ Run:  python bench/rollup.py                 (builds a 365-day cache, ~1 min, th
       python bench/rollup.py --keep DIR      (keep cache and CSVs; a second run reuses the cache)
 
 What is measured is what cron and users run: ``python -m luxlog rollup ...`` as a child
-process, timed from fork to exit, with its peak resident memory from ``wait4`` - start-up,
+process, timed from fork to exit, with its own peak resident memory (``VmHWM``) - start-up,
 the flush-first, the cache query, formatting, fsync and rename all included. Goals from
 issue 4, for a 365-day cache: one daily <= 1 s, one weekly <= 4 s, all 365 daily files
 <= 2 min, every process < 150 MB peak. (The reference implementation needs 2.6 s and
@@ -77,6 +77,27 @@ with Cache.open(data / "cache.sqlite3", readonly=True) as cache, open(
 """
 
 
+# Peak RSS comes from the child's own /proc/self/status (VmHWM) at exit, not from
+# wait4's ru_maxrss: Linux carries the parent's resident size into a forked child's
+# ru_maxrss (exec records the old address space's high-water mark), so a parent holding
+# 300 MB reported ~300 MB for /bin/true. The shim runs the real command in-process.
+_PEAK_SHIM = """
+import atexit, os, runpy, sys
+def _report():
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["BENCH_PEAK_FILE"], "w") as out:
+        out.write(peak)
+atexit.register(_report)
+kind, target, *rest = sys.argv[1:]
+sys.argv = [target, *rest]
+if kind == "-m":
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+else:
+    exec(compile(target, "<bench>", "exec"), {"__name__": "__main__"})
+"""
+
+
 def run(data: Path, profile: str, *args: str) -> tuple[float, float, str]:
     """(seconds, peak RSS in MB, stderr) of one ``luxlog`` process."""
     return measure([sys.executable, "-m", "luxlog", *args], data, profile)
@@ -92,9 +113,12 @@ def measure(command: list[str], data: Path, profile: str) -> tuple[float, float,
         "LUXLOG_CACHE_RETENTION_DAYS": "3650",
         "LUXLOG_CSV_RETENTION_DAYS": "3650",
     }
+    peak_file = Path(tempfile.mkstemp(prefix="luxlog-bench-peak-")[1])
+    env["BENCH_PEAK_FILE"] = str(peak_file)
+    python, kind, target, *rest = command  # [python, -m|-c, module|code, args...]
     began = time.perf_counter()
     child = subprocess.Popen(
-        command,
+        [python, "-c", _PEAK_SHIM, kind, target, *rest],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -107,7 +131,10 @@ def measure(command: list[str], data: Path, profile: str) -> tuple[float, float,
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise SystemExit(f"{' '.join(command[:4])} exited {child.returncode}:\n{errors}")
-    return seconds, usage.ru_maxrss / 1024, errors
+    del usage  # ru_maxrss would include the parent's size (see _PEAK_SHIM)
+    peak_kb = int(peak_file.read_text() or 0)
+    peak_file.unlink()
+    return seconds, peak_kb / 1024, errors
 
 
 def main() -> None:
@@ -131,6 +158,8 @@ def main() -> None:
         first = datetime.fromtimestamp(START_MS / 1000, tz=UTC).date()
         middle = first + timedelta(days=args.days // 2)
         monday = middle - timedelta(days=middle.weekday())
+        if monday <= first:  # a short cache: the week ending at the next Monday holds it
+            monday += timedelta(days=7)
         last = first + timedelta(days=args.days)  # its window holds the last polls
 
         print(f"profile {args.profile}, time zone {ZONE}, whole processes (python -m luxlog)")
