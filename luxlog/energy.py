@@ -11,7 +11,7 @@ The rules, per **step** (two consecutive samples; see :mod:`luxlog.stats`):
 * Heat is known over a step when both heat counters (151, 152) moved validly across it.
 * Electricity is known over a step from the energy-input counters when both moved
   validly across it and the counters are *live*, else from electrical power when the
-  earlier sample had a reading (power × duration, split by operating mode).
+  earlier sample had a reading (power times duration, split by operating mode).
 * Counters are **stuck** (not reporting) when they do not advance while the compressor
   runs for :data:`STUCK_RUN_S` in total (at 0.3 kW that is 0.15 kWh, fifteen counts of
   the 0.01 kWh counter). The steps since their last advance are then moved to the power
@@ -217,9 +217,7 @@ class Tracker:
             return
         for period in targets:
             if _attributed(power[0], step.end, period.start):
-                period.energy.source("power").electricity(
-                    power[0], step.end, power[1:], step.heat
-                )
+                period.energy.source("power").electricity(power[0], step.end, power[1:], step.heat)
 
     def _counter_step(
         self, step: Step, counters: tuple[int, float, float], period: Period, *, live: bool
