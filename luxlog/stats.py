@@ -25,6 +25,10 @@ Counters, exactly (see also the README, "Statistics and reports"):
 * Finally a period's total is checked against its length (plus the bridge): a value
   that is still impossible is blanked and flagged rather than shown.
 
+Electricity and COP follow :mod:`luxlog.energy`: step by step, only where heat and
+electricity are both known, with stuck energy-input counters replaced by power readings.
+The utility lock is read SmartGrid-aware (:func:`luxlog.registers.utility_lock`).
+
 Everything else is per sample: temperatures min/mean/max (plain mean of the samples),
 time-weighted states (a sample stands for the time until the next one, or one poll
 interval across a gap), defrost starts (transitions into defrost), and gaps (no sample

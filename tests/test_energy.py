@@ -289,3 +289,24 @@ def test_json_month_summary_and_report_agree(tmp_path):
     html = report.render_html(collected, UTC_CAL)
     assert "3.24" in html and "over the 11.83 h both are known" in html
     assert "energy-spans-differ" in html or "heat is known for 23.83 h" in html
+
+
+def test_one_register_one_name_one_scale_in_stats_csv_and_sensors_json(tmp_path):
+    """Parameter 1136 was ``param_1136`` = 543197 in the CSV and 5431.97 kWh in stats."""
+    settings = settings_in(tmp_path, timezone="UTC", interval_sec=600)
+    first = sample(DAY0, heat=1000, energy=(543_197, 7_000))
+    second = sample(DAY0 + 10 * MIN, heat=1001, energy=(543_207, 7_000))
+    with Cache.open(settings.cache_path) as cache:
+        cache.add_many([first, second])
+    env = {"LUXLOG_DATA_DIR": str(tmp_path / "data"), "LUXLOG_TIMEZONE": "UTC"}
+    result = CliRunner().invoke(app, ["sensors", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    by_name = {entry["name"]: entry for entry in json.loads(result.stdout)}
+    assert "param_1136" not in by_name and "Unknown_Parameter_1136" not in by_name
+    energy = by_name["HEAT_ENERGY_INPUT"]
+    assert (energy["index"], energy["unit"], energy["latest"]) == (1136, "kWh", 5432.07)
+    assert stats.unit_scale("param", P_ENERGY_HEATING) == (0.01, "kWh")
+    (row,) = stats.summarise(
+        [first, second], UTC_CAL.periods("day", DAY, DAY), calendar=UTC_CAL, interval_sec=600
+    )
+    assert row.electricity_heating_kwh == 0.1  # 10 counts of 0.01 kWh
