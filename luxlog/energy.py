@@ -43,7 +43,7 @@ STUCK_RUN_S = 1800.0
 Source = Literal["counters", "power"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is made per sample, and frozen __init__ is slow
 class Step:
     """What one step (previous sample -> this sample, ending at ``end``) tells.
 
