@@ -12,11 +12,13 @@ The rules, per **step** (two consecutive samples; see :mod:`luxlog.stats`):
 * Electricity is known over a step from the energy-input counters when both moved
   validly across it and the counters are *live*, else from electrical power when the
   earlier sample had a reading (power times duration, split by operating mode).
-* Counters are **stuck** (not reporting) when they do not advance while the compressor
-  runs for :data:`STUCK_RUN_S` in total (at 0.3 kW that is 0.15 kWh, fifteen counts of
-  the 0.01 kWh counter). The steps since their last advance are then moved to the power
-  readings, or to "unknown" where there are none, and so are later steps until the
-  counters advance again.
+* A counter is **stuck** (not reporting) when it does not advance while the compressor
+  runs in its mode (heating for 1136, hot water for 1137, by the run-time counters 64
+  and 65) for :data:`STUCK_RUN_S` in total (at 0.3 kW that is 0.15 kWh, fifteen counts
+  of the 0.01 kWh counter). Steps wait until the counters advance in step with their run
+  time (then they count) or one is proved stuck: then the waiting steps and later ones,
+  until that counter advances again, take their electricity from the power readings, or
+  have none. One dead counter makes the pair's total wrong, so both are set aside.
 * A COP (and its heat and electricity) is computed only over steps where heat and
   electricity are both known and start at the same sample; the hours that covers are
   reported with it, and a period whose heat and electricity cover different hours is
@@ -56,6 +58,7 @@ class Step:
     counters: tuple[int, float, float] | None = None  # start, kWh heating, kWh hot water
     power: tuple[int, float, float, float] | None = None  # start, kWh heating/hot water/other
     compressor_s: float = 0.0  # compressor seconds counter growth over the step
+    run_s: tuple[float, float] = (0.0, 0.0)  # heating, hot-water run seconds over the step
 
 
 @dataclass(slots=True)
@@ -179,8 +182,8 @@ class Tracker:
     """
 
     def __init__(self) -> None:
-        self._run_since_advance = 0.0
-        self._stuck = False
+        # Run seconds of each counter's mode since that counter last advanced.
+        self._streak = [0.0, 0.0]
         self._waiting: dict[int, Account] = {}  # accounts with pending steps, by id
 
     def add(self, step: Step, periods: Iterable[Period | None]) -> None:
@@ -194,22 +197,24 @@ class Tracker:
         if counters is None:
             self._power_only(step, targets)
             return
-        advanced = counters[1] + counters[2] > 0
-        if advanced:
-            self._run_since_advance = 0.0
-            self._stuck = False
+        streak = self._streak
+        for i in (0, 1):
+            streak[i] = 0.0 if counters[1 + i] > 0 else streak[i] + step.run_s[i]
+        state: Literal["live", "pending", "stuck"] = "live"
+        if max(streak) >= STUCK_RUN_S:
+            state = "stuck"
+            for account in self._waiting.values():
+                account.drop()
+            self._waiting.clear()
+        elif counters[1] + counters[2] > 0 and max(streak) == 0:
+            # In step with the run time again: what waited was live after all.
             for account in self._waiting.values():
                 account.commit()
             self._waiting.clear()
         else:
-            self._run_since_advance += step.compressor_s
+            state = "pending"
         for period in targets:
-            self._counter_step(step, counters, period, live=advanced)
-        if not self._stuck and self._run_since_advance >= STUCK_RUN_S:
-            self._stuck = True
-            for account in self._waiting.values():
-                account.drop()
-            self._waiting.clear()
+            self._counter_step(step, counters, period, state)
 
     def _power_only(self, step: Step, targets: list[Period]) -> None:
         power = step.power
@@ -220,7 +225,11 @@ class Tracker:
                 period.energy.source("power").electricity(power[0], step.end, power[1:], step.heat)
 
     def _counter_step(
-        self, step: Step, counters: tuple[int, float, float], period: Period, *, live: bool
+        self,
+        step: Step,
+        counters: tuple[int, float, float],
+        period: Period,
+        state: Literal["live", "pending", "stuck"],
     ) -> None:
         start = counters[0]
         if not _attributed(start, step.end, period.start):
@@ -228,10 +237,10 @@ class Tracker:
         account = period.energy
         parts = (counters[1], counters[2], 0.0)
         power = step.power
-        if live:
+        if state == "live":
             account.source("counters").electricity(start, step.end, parts, step.heat)
             return
-        if self._stuck:
+        if state == "stuck":
             account.stuck_ms += step.end - start
             account.stuck_run_s += step.compressor_s
             if power is not None and _attributed(power[0], step.end, period.start):

@@ -659,12 +659,17 @@ class Summariser:
             parts[slot] = kwh
             power = (prev_t, parts[0], parts[1], parts[2])
         compressor = steps.get("compressor_hours")
+        heating, hot_water = steps.get("heating_hours"), steps.get("hot_water_hours")
         return Step(
             end=t,
             heat=self._pair(steps, "heat_heating_kwh", "heat_hot_water_kwh"),
             counters=self._pair(steps, "electricity_heating_kwh", "electricity_hot_water_kwh"),
             power=power,
             compressor_s=float(compressor[1]) if compressor is not None else 0.0,
+            run_s=(
+                float(heating[1]) if heating is not None else 0.0,
+                float(hot_water[1]) if hot_water is not None else 0.0,
+            ),
         )
 
     def _check(

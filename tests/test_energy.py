@@ -31,6 +31,7 @@ from luxlog.stats import (
     C_HEAT_HEATING,
     C_HEAT_HOT_WATER,
     C_HEATING_SECONDS,
+    C_HOT_WATER_SECONDS,
     C_MODE,
     C_OUTDOOR,
     C_POWER_INPUT,
@@ -56,6 +57,8 @@ def sample(
     *,
     heat: int,
     comp_s: int = 0,
+    hw_s: int = 0,
+    hw_heat: int = 800,
     mode: int = 5,
     energy: tuple[int, int] | None = None,
     power: int | None = None,
@@ -69,9 +72,10 @@ def sample(
     """
     calc = [0] * (C_POWER_INPUT + 1)
     calc[C_OUTDOOR], calc[C_MODE] = 50, mode
-    calc[C_HEAT_HEATING], calc[C_HEAT_HOT_WATER] = heat, 800
-    calc[C_COMPRESSOR_SECONDS], calc[C_HEATING_SECONDS] = 50_000 + comp_s, 40_000 + comp_s
-    calc[C_COMPRESSOR] = 1 if mode == 0 else 0
+    calc[C_HEAT_HEATING], calc[C_HEAT_HOT_WATER] = heat, hw_heat
+    calc[C_COMPRESSOR_SECONDS] = 50_000 + comp_s + hw_s
+    calc[C_HEATING_SECONDS], calc[C_HOT_WATER_SECONDS] = 40_000 + comp_s, 10_000 + hw_s
+    calc[C_COMPRESSOR] = 1 if mode in (0, 1) else 0
     calc[C_EVU_IN], calc[C_EVU2_IN] = evu
     if power is None:
         calc = calc[:C_POWER_INPUT]
@@ -210,6 +214,54 @@ def test_counters_that_stop_in_the_afternoon_switch_to_power_for_that_span():
     assert row.electricity_kwh == 2.0 + 4.0  # counters until noon, 2 kW x 2 h after
     assert "counters-stuck" in row.flags
     assert STUCK_RUN_S <= 2 * 3600
+
+
+def test_a_dead_hot_water_counter_is_found_although_the_heating_counter_advances():
+    """Heating (1.5 kW in, 6 kW out) and 20-minute hot-water runs (2.5 kW in, 5 kW out)
+    take turns; the hot-water energy counter never moves. From the step after its first
+    run (07:00) it is set aside with its partner and the power readings take over."""
+    schedule = [  # minutes of the day, mode
+        (360, 420, 0),
+        (420, 440, 1),
+        (440, 480, 0),
+        (480, 500, 1),
+        (500, 540, 0),
+        (540, 560, 1),
+    ]
+
+    def run(t: int, mode: int) -> int:
+        minute = (t - DAY0) / MIN
+        return sum(
+            round((min(minute, b) - a) * 60) for a, b, m in schedule if m == mode and minute > a
+        )
+
+    def build(t: int) -> Sample:
+        minute = (t - DAY0) / MIN
+        mode = next((m for a, b, m in schedule if a <= minute < b), 5)
+        heating_s, hw_s = run(t, 0), run(t, 1)
+        return sample(
+            t,
+            heat=5_000 + heating_s // 60,
+            hw_heat=800 + hw_s * 5 // 360,
+            comp_s=heating_s,
+            hw_s=hw_s,
+            mode=mode,
+            energy=(20_000 + heating_s // 24, 9_000),
+            power={0: 1500, 1: 2500}.get(mode, 0),
+        )
+
+    row = summarise(day(build, step=5 * MIN))
+    assert (row.heat_heating_kwh, row.heat_hot_water_kwh) == (14.0, 5.0)
+    assert row.electricity_source == "counters+power"
+    # Counters until 07:00 (1.5 kWh), power after: 80 min x 1.5 kW, 60 min x 2.5 kW.
+    assert (row.electricity_heating_kwh, row.electricity_hot_water_kwh) == (3.5, 2.5)
+    assert (row.electricity_kwh, row.cop, row.cop_heating, row.cop_hot_water) == (
+        6.0,
+        3.17,
+        4.0,
+        2.0,
+    )
+    assert "counters-stuck" in row.flags
 
 
 # -- 3. SmartGrid: two utility inputs, four states ----------------------------------------
