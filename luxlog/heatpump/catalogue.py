@@ -114,10 +114,6 @@ class Sensor:
         return self.codes.get(raw) if self.codes is not None else None
 
 
-def _fallback_name(kind: Kind, index: int) -> str:
-    return f"{kind}_{index}"
-
-
 @cache
 def _tables() -> tuple[dict[int, Sensor], dict[int, Sensor]]:
     """Read luxtronik's definitions once (importing luxtronik costs ~25 ms)."""
@@ -131,7 +127,7 @@ def _tables() -> tuple[dict[int, Sensor], dict[int, Sensor]]:
             result[index] = Sensor(
                 kind=kind,
                 index=index,
-                name=str(getattr(definition, "name", _fallback_name(kind, index))),
+                name=str(getattr(definition, "name", registers.unknown_name(kind, index))),
                 type=type(definition).__name__,
                 codes=dict(codes) if isinstance(codes, dict) else None,
             )
