@@ -39,6 +39,7 @@ from operator import ne
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from luxlog import registers
 from luxlog.heatpump.catalogue import Sensor, sensors
 from luxlog.sample import Sample
 
@@ -69,17 +70,22 @@ PROFILES: dict[str, Profile] = {
 class SensorFilter:
     """``sensors_include`` / ``sensors_exclude``: names or shell-style globs, any case.
 
-    A sensor is a column when ``include`` is empty or one of its patterns matches, and no
-    ``exclude`` pattern matches. Patterns are matched against the catalogue name
-    (``ID_WEB_Temperatur_TVL``) and the positional alias (``calc_10``, ``param_3``), so
-    sensors luxtronik has no name for can be selected as well.
+    A pattern matches a register by any of its names (:func:`luxlog.registers.aliases`):
+    the catalogue name (``ID_WEB_Temperatur_TVL``, ``HEAT_ENERGY_INPUT``), the positional
+    alias (``calc_10``, ``param_1136``) and luxtronik's ``Unknown_Parameter_1136``, so a
+    pattern written for luxtronik or for an older luxlog keeps selecting the same register.
+
+    With ``include`` empty, every register *with a known meaning* is a column: luxtronik's
+    ``Unknown_*`` placeholders (all zero on most controllers) are left out so that a daily
+    file reads as a table; ``include: ["*"]`` brings them back (the cache keeps every raw
+    value either way). An ``exclude`` pattern always wins.
     """
 
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
 
     def _matches(self, patterns: tuple[str, ...], item: Sensor) -> str | None:
-        names = (item.name.lower(), f"{item.kind}_{item.index}")
+        names = registers.aliases(item.kind, item.index, item.name)
         for pattern in patterns:
             lowered = pattern.lower()
             if any(fnmatchcase(name, lowered) for name in names):
@@ -88,7 +94,10 @@ class SensorFilter:
 
     def selects(self, item: Sensor) -> bool:
         """True if ``item`` becomes a column."""
-        if self.include and self._matches(self.include, item) is None:
+        if self.include:
+            if self._matches(self.include, item) is None:
+                return False
+        elif registers.is_unnamed(item.kind, item.index, item.name):
             return False
         return self._matches(self.exclude, item) is None
 

@@ -30,14 +30,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from luxlog import __version__
+from luxlog import __version__, registers
 from luxlog.heatpump import catalogue
 from luxlog.sample import Sample
 from luxlog.stats import (
     BRIDGE_MS,
     C_COMPRESSOR,
     C_DEFROST_VALVE,
-    C_EVU_IN,
     C_FLOW,
     C_HEAT_HEATING,
     C_HEAT_HOT_WATER,
@@ -263,7 +262,7 @@ class _Collector:
             if joined:
                 self._energy(prev, sample)
         self._prev = sample
-        self._prev_states = _states(calc)
+        self._prev_states = _states(calc, sample.parameters)
 
     def _bands(self, prev_t: int, t: int, joined: bool) -> None:
         until = t if joined else prev_t + self.interval_ms
@@ -329,8 +328,9 @@ def _growth(before: tuple[int, ...], after: tuple[int, ...], indices: Sequence[i
     return total
 
 
-def _states(calc: tuple[int, ...]) -> tuple[bool, ...]:
-    """Band states of one sample, in ``_BANDS`` order."""
+def _states(calc: tuple[int, ...], params: tuple[int, ...]) -> tuple[bool, ...]:
+    """Band states of one sample, in ``_BANDS`` order (EVU lock SmartGrid-aware, as in
+    the statistics)."""
     mode = _raw(calc, C_MODE)
     compressor = _raw(calc, C_COMPRESSOR) == 1
     return (
@@ -338,7 +338,7 @@ def _states(calc: tuple[int, ...]) -> tuple[bool, ...]:
         compressor and mode == MODE_HEATING,
         compressor and mode == MODE_HOT_WATER,
         mode == MODE_DEFROST or _raw(calc, C_DEFROST_VALVE) == 1,
-        mode == MODE_EVU or _raw(calc, C_EVU_IN) == 0,
+        mode == MODE_EVU or bool(registers.utility_lock(calc, params)),
     )
 
 
@@ -656,14 +656,26 @@ def _cards(row: PeriodStats) -> str:
         _card(
             "Electricity",
             electricity,
-            f"from {row.electricity_source}" if row.electricity_source else "by this controller",
+            f"from {row.electricity_source}, {_fmt(row.electricity_hours, 'h', 2)}"
+            if row.electricity_source != "none"
+            else "by this controller",
         ),
-        _card("COP", cop, "heat ÷ electricity"),
+        _card("COP", cop, _cop_detail(row)),
         _card("Utility lock (EVU)", _fmt(row.evu_lock_hours, "h", 2), ""),
         _card("Defrosts", _fmt(row.defrosts), ""),
         _card("Degree days", _fmt(row.degree_days), "G20/15"),
     ]
     return '<div class="cards">' + "".join(cards) + "</div>"
+
+
+def _cop_detail(row: PeriodStats) -> str:
+    """Over which hours the COP is: only those where heat and electricity are both known."""
+    if row.cop_hours is None:
+        return "heat ÷ electricity"
+    return (
+        f"heat ÷ electricity over the {_fmt(row.cop_hours, 'h', 2)} both are known "
+        f"({_fmt(row.cop_heat_kwh, 'kWh')} ÷ {_fmt(row.cop_electricity_kwh, 'kWh')})"
+    )
 
 
 def _legend(series: Sequence[Series]) -> str:

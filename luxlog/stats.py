@@ -25,6 +25,10 @@ Counters, exactly (see also the README, "Statistics and reports"):
 * Finally a period's total is checked against its length (plus the bridge): a value
   that is still impossible is blanked and flagged rather than shown.
 
+Electricity and COP follow :mod:`luxlog.energy`: step by step, only where heat and
+electricity are both known, with stuck energy-input counters replaced by power readings.
+The utility lock is read SmartGrid-aware (:func:`luxlog.registers.utility_lock`).
+
 Everything else is per sample: temperatures min/mean/max (plain mean of the samples),
 time-weighted states (a sample stands for the time until the next one, or one poll
 interval across a gap), defrost starts (transitions into defrost), and gaps (no sample
@@ -49,6 +53,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
+from luxlog import registers
+from luxlog.energy import Account, Step, Tracker
 from luxlog.heatpump import catalogue
 from luxlog.rollup import Schedule
 from luxlog.sample import Sample
@@ -90,9 +96,11 @@ C_MODE = 80  # ID_WEB_WP_BZ_akt
 C_HEAT_HEATING = 151  # ID_WEB_WMZ_Heizung, 0.1 kWh
 C_HEAT_HOT_WATER = 152  # ID_WEB_WMZ_Brauchwasser, 0.1 kWh
 C_HEAT_OUTPUT = 257  # Heat_Output, W (newer firmware)
-C_POWER_INPUT = 268  # electrical power input, W (newer firmware; not in luxtronik 0.3.14)
-P_ENERGY_HEATING = 1136  # energy input heating, 0.01 kWh (newer firmware)
-P_ENERGY_HOT_WATER = 1137  # energy input hot water, 0.01 kWh (newer firmware)
+C_EVU2_IN = registers.C_EVU2_IN  # ID_WEB_HZIO_EVU2: the second utility input (SmartGrid)
+C_POWER_INPUT = 268  # CURRENT_POWER_CONSUMPTION, W (newer firmware; luxlog.registers)
+P_SMARTGRID = registers.P_SMARTGRID  # ID_Einst_SmartGrid: 1 = SmartGrid on
+P_ENERGY_HEATING = 1136  # HEAT_ENERGY_INPUT, 0.01 kWh (newer firmware; luxlog.registers)
+P_ENERGY_HOT_WATER = 1137  # DHW_ENERGY_INPUT, 0.01 kWh (newer firmware; luxlog.registers)
 
 MODE_HEATING = 0
 MODE_HOT_WATER = 1
@@ -101,31 +109,21 @@ MODE_DEFROST = 4
 
 _NOT_AVAILABLE = catalogue.NOT_AVAILABLE
 
-# Units for indices newer firmware sends beyond luxtronik 0.3.14's tables, where the
-# catalogue only knows them as raw ``calc_<i>`` / ``param_<i>``. The catalogue wins as
-# soon as it learns a type for them. Sources: BenPru/luxtronik (Home Assistant), whose
-# issues #734 and #752 settle the energy-input scale (0.01 kWh) against controller
-# displays, and which reads calculation 268 as watts.
-_EXTENSION_UNITS: dict[tuple[catalogue.Kind, int], tuple[float, str]] = {
-    ("param", P_ENERGY_HEATING): (0.01, "kWh"),
-    ("param", P_ENERGY_HOT_WATER): (0.01, "kWh"),
-    ("calc", C_POWER_INPUT): (1.0, "W"),
-}
-
 
 def unit_scale(kind: catalogue.Kind, index: int) -> tuple[float, str]:
     """(units per raw integer, unit) for a counter or power value.
 
     The catalogue is the one place that knows units; its conversion is linear for every
     counter type, so converting a large raw number and dividing gives the factor without
-    float noise. Indices the catalogue cannot type fall back to ``_EXTENSION_UNITS``.
+    float noise. Indices beyond luxtronik 0.3.14 get their type from
+    :mod:`luxlog.registers`, so CSV, statistics and report share one scale.
     """
     sensor = catalogue.sensor(kind, index)
     if sensor is not None and sensor.type != "Unknown":
         probe = 1_000_000
         converted = sensor.convert(probe)
         return (float(converted) / probe if converted is not None else 1.0), sensor.unit
-    return _EXTENSION_UNITS.get((kind, index), (1.0, ""))
+    return 1.0, ""
 
 
 def _temperature(index: int) -> Callable[[int], float | int | None]:
@@ -346,7 +344,11 @@ class PeriodStats:
     electricity_heating_kwh: Number = None
     electricity_hot_water_kwh: Number = None
     electricity_kwh: Number = None
-    electricity_source: str = ""
+    electricity_source: str = "none"
+    electricity_hours: Number = None
+    cop_hours: Number = None
+    cop_heat_kwh: Number = None
+    cop_electricity_kwh: Number = None
     cop: Number = None
     cop_heating: Number = None
     cop_hot_water: Number = None
@@ -435,9 +437,7 @@ class _Accumulator:
         self.evu_known = False
         self.defrosts = 0
         self.defrost_known = False
-        self.power_ws = [0.0, 0.0, 0.0]  # heating, hot water, other
-        self.power_ms = 0
-        self.power_seen = False
+        self.energy = Account()
         self.gaps: list[tuple[int, int]] = []
         self.gap_ms = 0
         self.flags: dict[str, None] = {}
@@ -544,6 +544,7 @@ class Summariser:
         self._prev_t: int | None = None
         self._prev_state: tuple[bool | None, float | None, int | None] = (None, None, None)
         self._prev_defrost: bool | None = None
+        self._energy = Tracker()
 
     # -- feeding ---------------------------------------------------------------------
 
@@ -573,17 +574,17 @@ class Summariser:
                     acc.add_gap(prev_t, t)
 
         here = [layer.at(t) for layer in self.layers]
-        self._counters(sample, prev_t, t, here)
+        steps = self._counters(sample, t, here)
 
         mode = _value(calc, C_MODE)
         valve = _value(calc, C_DEFROST_VALVE)
         defrost: bool | None = None
         if mode is not None or valve is not None:
             defrost = mode == MODE_DEFROST or valve == 1
-        evu_in = _value(calc, C_EVU_IN)
+        lock = registers.utility_lock(calc, sample.parameters)
         evu: bool | None = None
-        if evu_in is not None or mode is not None:
-            evu = evu_in == 0 or mode == MODE_EVU
+        if lock is not None or mode is not None:
+            evu = bool(lock) or mode == MODE_EVU
         power = _value(calc, C_POWER_INPUT)
         watts: float | None = None
         if power is not None:
@@ -608,15 +609,17 @@ class Summariser:
                     target.defrosts += 1
             if evu is not None:
                 target.evu_known = True
-            if watts is not None:
-                target.power_seen = True
+        self._energy.add(self._energy_step(steps, prev_t, t), here)
         self._prev_defrost = defrost
         self._prev_t = t
         self._prev_state = (evu, watts, mode)
 
     def _counters(
-        self, sample: Sample, prev_t: int | None, t: int, here: list[_Accumulator | None]
-    ) -> None:
+        self, sample: Sample, t: int, here: list[_Accumulator | None]
+    ) -> dict[str, tuple[int, int]]:
+        """Attribute every counter's step; return the valid ones (column -> start, raw
+        growth) for the energy balance."""
+        valid: dict[str, tuple[int, int]] = {}
         for spec in COUNTERS:
             vector = sample.calculations if spec.kind == "calc" else sample.parameters
             value = _value(vector, spec.index)
@@ -629,9 +632,45 @@ class Summariser:
             t_prev, v_prev = last
             increment = value - v_prev
             problem = self._check(spec, t_prev, t, v_prev, value)
+            if problem is None:
+                valid[spec.column] = (t_prev, increment)
             for acc in here:
                 if acc is not None:
                     acc.add_step(spec, t_prev, t, increment, problem)
+        return valid
+
+    def _pair(
+        self, steps: dict[str, tuple[int, int]], heating: str, hot_water: str
+    ) -> tuple[int, float, float] | None:
+        """Two counters' growth in kWh, when both stepped from the same sample."""
+        a, b = steps.get(heating), steps.get(hot_water)
+        if a is None or b is None or a[0] != b[0]:
+            return None
+        return a[0], a[1] * self._units[heating].per_raw, b[1] * self._units[hot_water].per_raw
+
+    def _energy_step(self, steps: dict[str, tuple[int, int]], prev_t: int | None, t: int) -> Step:
+        """What this step says about heat and electricity (see :mod:`luxlog.energy`)."""
+        power: tuple[int, float, float, float] | None = None
+        _, watts, mode = self._prev_state
+        if prev_t is not None and watts is not None and t - prev_t <= self.gap_ms:
+            kwh = watts * (t - prev_t) / 3_600_000_000
+            slot = 0 if mode == MODE_HEATING else 1 if mode == MODE_HOT_WATER else 2
+            parts = [0.0, 0.0, 0.0]
+            parts[slot] = kwh
+            power = (prev_t, parts[0], parts[1], parts[2])
+        compressor = steps.get("compressor_hours")
+        heating, hot_water = steps.get("heating_hours"), steps.get("hot_water_hours")
+        return Step(
+            end=t,
+            heat=self._pair(steps, "heat_heating_kwh", "heat_hot_water_kwh"),
+            counters=self._pair(steps, "electricity_heating_kwh", "electricity_hot_water_kwh"),
+            power=power,
+            compressor_s=float(compressor[1]) if compressor is not None else 0.0,
+            run_s=(
+                float(heating[1]) if heating is not None else 0.0,
+                float(hot_water[1]) if hot_water is not None else 0.0,
+            ),
+        )
 
     def _check(
         self, spec: CounterSpec, t_prev: int, t: int, v_prev: int, value: int
@@ -666,24 +705,18 @@ class Summariser:
             until = prev_t + self.interval_ms
         if self.now_ms is not None:
             until = min(until, max(self.now_ms, prev_t))
-        evu, watts, mode = self._prev_state
-        if not evu and watts is None:
+        if not self._prev_state[0]:
             return
         for layer in self.layers:
             for acc in layer.overlapping(prev_t, until):
-                span = min(until, acc.end) - max(prev_t, acc.start)
-                if evu:
-                    acc.evu_ms += span
-                if watts is not None:
-                    slot = 0 if mode == MODE_HEATING else 1 if mode == MODE_HOT_WATER else 2
-                    acc.power_ws[slot] += watts * span / 1000
-                    acc.power_ms += span
+                acc.evu_ms += min(until, acc.end) - max(prev_t, acc.start)
 
     # -- results ---------------------------------------------------------------------
 
     def finish(self) -> list[list[PeriodStats]]:
         """Rows for every layer, in period order."""
         self._close_interval(None)
+        self._energy.finish()
         last = self._prev_t
         for layer in self.layers:
             for acc in layer.accumulators:
@@ -800,28 +833,63 @@ class Summariser:
             row.heat_kwh = round(float(row.heat_heating_kwh) + float(row.heat_hot_water_kwh), 2)
 
     def _electricity(self, acc: _Accumulator, row: PeriodStats) -> None:
-        """Energy-input counters if the firmware has them, else power integrated, else
-        nothing: electricity is never estimated from anything else."""
-        heating, hot_water = row.electricity_heating_kwh, row.electricity_hot_water_kwh
-        if heating is not None and hot_water is not None:
-            row.electricity_kwh = round(float(heating) + float(hot_water), 2)
-            row.electricity_source = "counters"
-        elif acc.power_seen and acc.power_ms:
-            heating_ws, hot_water_ws, other_ws = acc.power_ws
-            row.electricity_heating_kwh = round(heating_ws / 3_600_000, 2)
-            row.electricity_hot_water_kwh = round(hot_water_ws / 3_600_000, 2)
-            row.electricity_kwh = round((heating_ws + hot_water_ws + other_ws) / 3_600_000, 2)
-            row.electricity_source = "power"
-            missing = (acc.effective_end - acc.start) - acc.power_ms
+        """Electricity from live energy-input counters, else from power readings, else
+        nothing (never estimated); the COP only over the hours where heat and electricity
+        are both known (:mod:`luxlog.energy`)."""
+        energy = acc.energy
+        total = energy.total()
+        row.electricity_source = energy.source_name()
+        row.electricity_heating_kwh = row.electricity_hot_water_kwh = None
+        hours = _hours
+        if energy.stuck_ms:
+            fallback = "power readings" if "power" in row.electricity_source else "nowhere"
+            acc.flag(
+                "counters-stuck",
+                f"energy-input counters did not advance while the compressor ran "
+                f"{_fmt(energy.stuck_run_s / 3600)} h: not reporting for "
+                f"{hours(energy.stuck_ms)} h, electricity then from {fallback}",
+            )
+        if total.e_ms:
+            row.electricity_heating_kwh = round(total.e_heating, 2)
+            row.electricity_hot_water_kwh = round(total.e_hot_water, 2)
+            row.electricity_kwh = round(total.e_heating + total.e_hot_water + total.e_other, 2)
+            row.electricity_hours = hours(total.e_ms)
+            missing = (acc.effective_end - acc.start) - total.e_ms
             if missing > self.gap_ms:
                 acc.flag(
                     "electricity-partial",
-                    f"electricity integrated from power readings covers all but "
-                    f"{_duration(missing)} of the period",
+                    f"electricity is known for {hours(total.e_ms)} h of the period "
+                    f"(from {row.electricity_source})",
                 )
-        row.cop = _ratio(row.heat_kwh, row.electricity_kwh)
-        row.cop_heating = _ratio(row.heat_heating_kwh, row.electricity_heating_kwh)
-        row.cop_hot_water = _ratio(row.heat_hot_water_kwh, row.electricity_hot_water_kwh)
+        electricity = total.j_e_heating + total.j_e_hot_water + total.j_e_other
+        heat = total.j_heat_heating + total.j_heat_hot_water
+        if total.j_ms:
+            row.cop_hours = hours(total.j_ms)
+            row.cop_heat_kwh = round(heat, 2)
+            row.cop_electricity_kwh = round(electricity, 2)
+            row.cop = _ratio(heat, electricity)
+            row.cop_heating = _ratio(total.j_heat_heating, total.j_e_heating)
+            row.cop_hot_water = _ratio(total.j_heat_hot_water, total.j_e_hot_water)
+        if (
+            energy.heat_ms
+            and total.e_ms
+            and (energy.heat_ms - total.j_ms > self.gap_ms or total.e_ms - total.j_ms > self.gap_ms)
+        ):
+            both = (
+                f"the COP is over the {hours(total.j_ms)} h both are known "
+                f"({_fmt(heat)} kWh heat, {_fmt(electricity)} kWh electricity)"
+                if total.j_ms
+                else "they never overlap: no COP"
+            )
+            acc.flag(
+                "energy-spans-differ",
+                f"heat is known for {hours(energy.heat_ms)} h, electricity for "
+                f"{hours(total.e_ms)} h: {both}",
+            )
+
+
+def _hours(ms: int) -> float:
+    return round(ms / HOUR_MS, 2)
 
 
 def _label(spec: CounterSpec, unit: _Unit) -> str:
@@ -1125,7 +1193,9 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("heat_heating_kwh", "heat heating kWh"),
     ("heat_hot_water_kwh", "heat hot water kWh"),
     ("electricity_kwh", "elec kWh"),
+    ("electricity_source", "elec from"),
     ("cop", "COP"),
+    ("cop_hours", "COP h"),
     ("evu_lock_hours", "EVU h"),
     ("defrosts", "defrosts"),
     ("degree_days", "Kd"),

@@ -75,11 +75,26 @@ def test_pressure_and_float_noise():
 def test_indices_beyond_luxtronik_get_stable_names():
     calcs, params = catalogue.known_lengths()
     assert (calcs, params) == (260, 1126)
-    extra_calc = catalogue.sensor("calc", 268)
+    extra_calc = catalogue.sensor("calc", 270)
     extra_param = catalogue.sensor("param", 1140)
-    assert extra_calc is not None and extra_calc.name == "calc_268"
-    assert extra_param is not None and extra_param.name == "param_1140"
+    # luxtronik's own name for an index it has no definition for.
+    assert extra_calc is not None and extra_calc.name == "Unknown_Calculation_270"
+    assert extra_param is not None and extra_param.name == "Unknown_Parameter_1140"
     assert extra_calc.convert(-500) == -500  # unknown type: raw integer kept
+
+
+def test_indices_a_public_decoder_defines_get_its_name_unit_and_scale():
+    energy = catalogue.sensor("param", 1136)
+    hot_water = catalogue.sensor("param", 1137)
+    power = catalogue.sensor("calc", 268)
+    assert energy is not None and (energy.name, energy.unit) == ("HEAT_ENERGY_INPUT", "kWh")
+    assert energy.convert(543197) == 5431.97  # 0.01 kWh, as the statistics read it
+    assert hot_water is not None and hot_water.name == "DHW_ENERGY_INPUT"
+    assert power is not None and (power.name, power.unit, power.convert(1830)) == (
+        "CURRENT_POWER_CONSUMPTION",
+        "W",
+        1830,
+    )
 
 
 def test_values_of_a_longer_firmware_vector():
@@ -87,10 +102,12 @@ def test_values_of_a_longer_firmware_vector():
     longer = calcs + [0] * (275 - len(calcs))
     longer[270] = 1234
     result = catalogue.values(longer, params)
-    assert result["calc_270"] == 1234
+    assert result["Unknown_Calculation_270"] == 1234
     assert result["ID_WEB_Temperatur_TA"] == -4.0
     assert "ID_WEB_SoftStand" not in result and "ID_WEB_AdresseIP_akt" not in result
-    assert len([n for n in result if n.startswith("calc_")]) == 275 - 260
+    beyond = [n for n in result if n.startswith("Unknown_Calculation_2") and int(n[20:]) >= 260]
+    assert len(beyond) == 275 - 260 - 1  # 268 has a name: CURRENT_POWER_CONSUMPTION
+    assert result["CURRENT_POWER_CONSUMPTION"] == 0
 
 
 def test_firmware_string():

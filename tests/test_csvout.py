@@ -96,7 +96,8 @@ def test_every_cell_matches_the_catalogue_over_a_day_of_changing_samples():
     start = ms(2025, 1, 1)
     model = HeatPumpModel(CAPTURE, seed=3, start_ms=start)
     samples = [Sample(t, HOST, *model.read(t)) for t in range(start, start + 86_400_000, 900_000)]
-    columns = Columns.build(len(CAPTURE.calculations), len(CAPTURE.parameters), SensorFilter())
+    everything = SensorFilter(include=("*",))
+    columns = Columns.build(len(CAPTURE.calculations), len(CAPTURE.parameters), everything)
     stats = RenderStats()
     data = text_of(samples, columns, stats=stats)
     rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
@@ -167,6 +168,44 @@ def test_sensor_filter_globs_aliases_and_exclusions():
     assert SensorFilter(include=("calc_57",)).selects(starts)
     assert SensorFilter(exclude=("calc_1?",)).selects(tvl) is False
     assert temps.unused([tvl, tbw]) == ["calc_99"]
+
+
+def test_unnamed_registers_are_left_out_by_default_and_star_brings_them_back():
+    named = [s for s in catalogue.sensors(275, 1152) if s.numeric]
+    default = Columns.build(275, 1152, SensorFilter())
+    assert "Unknown_Calculation_0" not in default.names  # luxtronik's placeholder
+    assert not any(name.startswith("Unknown_") for name in default.names)
+    assert "ID_Einst_SmartGrid" in default.names  # a name without a type is still a name
+    assert {"HEAT_ENERGY_INPUT", "DHW_ENERGY_INPUT", "CURRENT_POWER_CONSUMPTION"} <= set(
+        default.names
+    )
+    everything = Columns.build(275, 1152, SensorFilter(include=("*",)))
+    assert everything.names == [s.name for s in named]
+    assert "Unknown_Parameter_1140" in everything.names
+    # An explicit pattern selects an unnamed register as well.
+    assert Columns.build(275, 1152, SensorFilter(include=("calc_0",))).names == [
+        "Unknown_Calculation_0"
+    ]
+
+
+def test_luxtronik_names_are_aliases_and_one_register_has_one_scale():
+    energy = catalogue.sensor("param", 1136)
+    assert energy is not None and energy.name == "HEAT_ENERGY_INPUT"
+    for pattern in ("Unknown_Parameter_1136", "param_1136", "heat_energy_input", "*_1136"):
+        selection = SensorFilter(include=(pattern,))
+        assert selection.selects(energy), pattern
+        assert selection.unused([energy]) == []
+    assert SensorFilter(include=("Unknown_Parameter_9999",)).unused([energy]) == [
+        "Unknown_Parameter_9999"
+    ]
+    params = [0] * 1138
+    params[1136] = 543197
+    sample = Sample(ms(2025, 1, 1), HOST, tuple(CAPTURE.calculations), tuple(params))
+    columns = Columns.build(len(sample.calculations), 1138, SensorFilter(include=("param_1136",)))
+    lines = text_of([sample], columns, zone=ZoneInfo("UTC")).split(b"\r\n")
+    # The statistics read the same register in kWh: so does the CSV.
+    assert lines[0] == b"timestamp,HEAT_ENERGY_INPUT"
+    assert lines[1] == b"2025-01-01T00:00:00+00:00,5431.97"
 
 
 def test_format_value():

@@ -163,7 +163,7 @@ def test_a_hand_made_day():
     assert (row.return_mean_c, row.hot_water_mean_c) == (30.0, 48.0)
     assert row.degree_days == 15.0  # G20/15: 20 - 5.0
     assert (row.evu_lock_hours, row.defrosts) == (0.0, 0)
-    assert row.electricity_kwh is None and row.cop is None and row.electricity_source == ""
+    assert row.electricity_kwh is None and row.cop is None and row.electricity_source == "none"
     assert row.flags == [] and row.notes == []
 
 

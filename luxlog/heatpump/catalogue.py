@@ -7,8 +7,9 @@ differently here:
 * luxtronik keeps its tables as class attributes and mutates them while parsing; we only
   read them, once, and build our own immutable catalogue;
 * indices beyond luxtronik's tables (newer firmware sends up to ~275 calculations and
-  ~1,150 parameters) get stable names ``calc_<i>`` / ``param_<i>`` and are kept as raw
-  integers, never dropped;
+  ~1,150 parameters) are never dropped: those a public decoder defines get its name, unit
+  and scale from :mod:`luxlog.registers`, the others luxtronik's own
+  ``Unknown_Calculation_<i>`` / ``Unknown_Parameter_<i>`` and their raw integer;
 * values for humans are numbers only: booleans 0/1, selections as their integer code
   (labels on request), ``-500`` on a temperature (sensor not fitted) and ``2147483647``
   (not available) as missing; version and IP address strings are not part of the numeric
@@ -21,6 +22,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
+
+from luxlog import registers
 
 Kind = Literal["calc", "param"]
 
@@ -36,6 +39,7 @@ _DIVISORS = {
     "Kelvin": 10,
     "Percent": 10,
     "Energy": 10,
+    "Energy100": 100,  # energy-input counters beyond 0.3.14: 0.01 kWh (luxlog.registers)
     "Voltage": 10,
     "Hours": 10,
     "Pressure": 100,
@@ -48,6 +52,7 @@ _UNITS = {
     "Percent": "%",
     "Percent2": "%",
     "Energy": "kWh",
+    "Energy100": "kWh",
     "Voltage": "V",
     "Hours": "h",
     "Pressure": "bar",
@@ -109,10 +114,6 @@ class Sensor:
         return self.codes.get(raw) if self.codes is not None else None
 
 
-def _fallback_name(kind: Kind, index: int) -> str:
-    return f"{kind}_{index}"
-
-
 @cache
 def _tables() -> tuple[dict[int, Sensor], dict[int, Sensor]]:
     """Read luxtronik's definitions once (importing luxtronik costs ~25 ms)."""
@@ -126,7 +127,7 @@ def _tables() -> tuple[dict[int, Sensor], dict[int, Sensor]]:
             result[index] = Sensor(
                 kind=kind,
                 index=index,
-                name=str(getattr(definition, "name", _fallback_name(kind, index))),
+                name=str(getattr(definition, "name", registers.unknown_name(kind, index))),
                 type=type(definition).__name__,
                 codes=dict(codes) if isinstance(codes, dict) else None,
             )
@@ -147,7 +148,10 @@ def sensor(kind: Kind, index: int) -> Sensor | None:
         return found
     if kind == "calc" and VERSION_FIRST < index <= VERSION_LAST:
         return None
-    return Sensor(kind=kind, index=index, name=_fallback_name(kind, index), type="Unknown")
+    known = registers.extension(kind, index)
+    if known is not None:
+        return Sensor(kind=kind, index=index, name=known.name, type=known.type)
+    return Sensor(kind=kind, index=index, name=registers.unknown_name(kind, index), type="Unknown")
 
 
 def known_lengths() -> tuple[int, int]:
