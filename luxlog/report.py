@@ -59,6 +59,7 @@ from luxlog.stats import (
     Period,
     PeriodStats,
     WriteResult,
+    registers_read,
     summarise,
     unit_scale,
     write_file,
@@ -813,7 +814,9 @@ def build(
     now = _now_ms() if now_ms is None else now_ms
     period = calendar.period("day", day)
     assert period is not None
-    samples = cache.query(period.start_ms - BRIDGE_MS, min(period.end_ms, now + 1))
+    samples = cache.query(
+        period.start_ms - BRIDGE_MS, min(period.end_ms, now + 1), registers=registers_read()
+    )
     report = collect(
         samples,
         period,

@@ -364,7 +364,7 @@ def test_cache_read_error_fails_the_window_and_the_run_goes_on(tmp_path, monkeyp
     fill(settings, samples_between(ms(2025, 1, 1), ms(2025, 1, 3, 6)))
     real_query = Cache.query
 
-    def query(self: Cache, start_ms: int, end_ms: int):
+    def query(self: Cache, start_ms: int, end_ms: int, **options):
         if start_ms < ms(2025, 1, 1):  # the window ending 1 January only
             raise StorageError("cache is corrupt: chunk 1")
         return real_query(self, start_ms, end_ms)
