@@ -316,7 +316,12 @@ def _trim_cache(settings: Settings, before_ms: int, result: PruneResult) -> None
     if result.dry_run:
         with Cache.open(path, readonly=True, busy_timeout_sec=settings.timeout_sec) as cache:
             result.cache_samples = cache.count(None, before_ms)
-            result.cache_bytes_before = result.cache_bytes_after = cache.size_bytes
+            total = cache.count()
+            result.cache_bytes_before = cache.size_bytes
+            # An estimate (samples compress alike): a dry run cannot measure what the
+            # deletion and the page reclaim would free without doing them.
+            freed = result.cache_bytes_before * result.cache_samples // total if total else 0
+            result.cache_bytes_after = result.cache_bytes_before - freed
         return
     with (
         hold(cache_lock_path(settings.data_dir), timeout=settings.timeout_sec, what="the cache"),
@@ -361,12 +366,13 @@ def apply(settings: Settings, decided: Plan, *, dry_run: bool = False) -> PruneR
         log.info("cache %s does not exist yet: nothing to trim", settings.cache_path)
     else:
         log.info(
-            "cache %s: %s %d sample(s) dated before %s; %d bytes before, %d after",
+            "cache %s: %s %d sample(s) dated before %s; %d bytes before, %s%d after",
             settings.cache_path,
             "would drop" if dry_run else "dropped",
             result.cache_samples,
             format_timestamp(decided.cache_before_ms),
             result.cache_bytes_before,
+            "about " if dry_run else "",
             result.cache_bytes_after,
         )
     return result
