@@ -997,6 +997,17 @@ def compute(
     if not periods:
         return []
     with Cache.open(settings.cache_path, readonly=True) as cache:
+        if kind == "day":
+            from luxlog.dayfigures import day_rows  # finished days stored by `rollup due`
+
+            return day_rows(
+                cache,
+                periods,
+                calendar=calendar,
+                settings=settings,
+                now_ms=now,
+                progress=progress,
+            )
         return summarise_cache(
             cache, periods, calendar=calendar, settings=settings, now_ms=now, progress=progress
         )
@@ -1154,7 +1165,9 @@ def month_rows(
     if first > through or calendar.local_date(span[1]) < first:
         return []  # nothing cached in this month: no file rather than a month of blanks
     periods = calendar.periods("day", first, through)
-    return summarise_cache(cache, periods, calendar=calendar, settings=settings, now_ms=now)
+    from luxlog.dayfigures import day_rows  # stored per finished day (issue 17)
+
+    return day_rows(cache, periods, calendar=calendar, settings=settings, now_ms=now)
 
 
 def update_month_summary(

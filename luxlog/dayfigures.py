@@ -1,0 +1,129 @@
+"""Day figures computed once per finished day and reused, until that day's data changes.
+
+Why: the month summary is rewritten after every daily roll-up, and ``stats --by day``
+over a year would otherwise re-read and re-summarise every sample of every day each
+time. A finished day's row (:class:`~luxlog.stats.PeriodStats`) is stored in the
+cache's ``state`` table next to a *fingerprint* of what it was computed from:
+
+* how many samples lie in the day's window widened by :data:`~luxlog.stats.BRIDGE_MS`
+  on both sides (steps across midnight and gaps at either end depend on neighbours),
+  and the newest of them: a late flush or a prune changes one or the other;
+* the settings the figures depend on (interval, time zone, season months) and
+  :data:`FIGURES_VERSION`, bumped whenever the statistics' rules change.
+
+A stored row whose fingerprint no longer matches is recomputed, so storage can only
+save time, never serve figures that the current data and rules would not give. A day
+is stored only once ``now`` is past its widened window: before that, its closing gap
+still depends on the clock. The fingerprint reads the chunk index and timestamp blobs
+only, never the values, so checking a year of days costs milliseconds per day.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from luxlog.stats import BRIDGE_MS, Calendar, Period, PeriodStats, summarise_cache
+
+if TYPE_CHECKING:
+    from luxlog.cache import Cache
+    from luxlog.config import Settings
+
+log = logging.getLogger("luxlog.dayfigures")
+
+#: Bump when a rule in ``luxlog.stats`` or ``luxlog.energy`` changes a day's figures.
+FIGURES_VERSION = 1
+_KEY_PREFIX = "figures:day:"
+
+
+def _key(period: Period) -> str:
+    return f"{_KEY_PREFIX}{period.label}"
+
+
+def fingerprint(cache: Cache, period: Period, settings: Settings) -> str:
+    """What a day's figures depend on, as one comparable string."""
+    start, end = period.start_ms - BRIDGE_MS, period.end_ms + BRIDGE_MS
+    stamps = cache.timestamps(start, end)
+    return json.dumps(
+        [
+            FIGURES_VERSION,
+            settings.interval_sec,
+            settings.timezone,
+            settings.season_start_month,
+            settings.season_end_month,
+            len(stamps),
+            stamps[-1] if stamps else None,
+        ],
+        separators=(",", ":"),
+    )
+
+
+def _encode(row: PeriodStats, mark: str) -> str:
+    return json.dumps({"fingerprint": mark, "row": asdict(row)}, separators=(",", ":"))
+
+
+def _decode(text: str | None, mark: str) -> PeriodStats | None:
+    """The stored row if it was computed from what ``mark`` describes, else None."""
+    if text is None:
+        return None
+    try:
+        data: dict[str, Any] = json.loads(text)
+        if data.get("fingerprint") != mark:
+            return None
+        fields = dict(data["row"])
+        fields["gap_spans"] = [tuple(span) for span in fields.get("gap_spans", [])]
+        return PeriodStats(**fields)
+    except (ValueError, TypeError, KeyError):
+        return None  # written by another version, or damaged: recompute
+
+
+def day_rows(
+    cache: Cache,
+    days: Sequence[Period],
+    *,
+    calendar: Calendar,
+    settings: Settings,
+    now_ms: int,
+    store: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[PeriodStats]:
+    """Rows for ``days`` (in order, kind "day"): stored ones reused, the rest computed.
+
+    Days to compute are summarised in contiguous runs (one streamed pass each); the
+    finished ones are stored when ``store`` is true and the cache is writable.
+    ``progress`` is called per run, as :func:`~luxlog.stats.summarise_cache` does.
+    """
+    rows: list[PeriodStats | None] = []
+    marks: list[str] = []
+    for period in days:
+        mark = fingerprint(cache, period, settings)
+        marks.append(mark)
+        rows.append(_decode(cache.get_state(_key(period)), mark))
+    reused = sum(1 for row in rows if row is not None)
+    index = 0
+    while index < len(days):
+        if rows[index] is not None:
+            index += 1
+            continue
+        end = index
+        while end < len(days) and rows[end] is None:
+            end += 1
+        computed = summarise_cache(
+            cache,
+            days[index:end],
+            calendar=calendar,
+            settings=settings,
+            now_ms=now_ms,
+            progress=progress,
+        )
+        for offset, row in enumerate(computed):
+            rows[index + offset] = row
+            period = days[index + offset]
+            if store and not cache.readonly and now_ms >= period.end_ms + BRIDGE_MS:
+                cache.set_state(_key(period), _encode(row, marks[index + offset]))
+        index = end
+    log.debug("day figures: %d day(s), %d reused from the cache", len(days), reused)
+    return [row for row in rows if row is not None]

@@ -1,0 +1,125 @@
+"""Day figures stored per finished day: reused while the data is unchanged, recomputed when not."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import pytest
+from helpers import settings_in
+
+from luxlog import dayfigures, stats
+from luxlog.cache import Cache
+from luxlog.sample import Sample
+from luxlog.simulator import HeatPumpModel, load_capture
+from luxlog.stats import BRIDGE_MS, Calendar
+
+HOST = "192.0.2.1:8889"
+BERLIN = Calendar("Europe/Berlin")
+STEP = 900_000  # 15-minute polls keep the cache small; the rules do not care
+FIRST, LAST = date(2026, 3, 2), date(2026, 3, 5)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return settings_in(tmp_path, timezone="Europe/Berlin", interval_sec=900)
+
+
+@pytest.fixture
+def filled(settings):
+    start = BERLIN.midnight_ms(FIRST) - BRIDGE_MS
+    end = BERLIN.midnight_ms(date(2026, 3, 7))
+    model = HeatPumpModel(load_capture("bouni-2016-V3.78-MSW6"), seed=3, start_ms=start)
+    with Cache.open(settings.cache_path) as cache:
+        cache.add_many(Sample(t, HOST, *model.read(t)) for t in range(start, end, STEP))
+    return end
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """How many days each summarise_cache call computed (reused days are not computed)."""
+    calls: list[int] = []
+    real = dayfigures.summarise_cache
+
+    def spy(cache, periods, **options):
+        calls.append(len(periods))
+        return real(cache, periods, **options)
+
+    monkeypatch.setattr(dayfigures, "summarise_cache", spy)
+    return calls
+
+
+def rows(settings, now_ms, *, first=FIRST, last=LAST, store=True):
+    days = BERLIN.periods("day", first, last)
+    with Cache.open(settings.cache_path) as cache:
+        return dayfigures.day_rows(
+            cache, days, calendar=BERLIN, settings=settings, now_ms=now_ms, store=store
+        )
+
+
+def fresh(settings, now_ms, *, first=FIRST, last=LAST):
+    days = BERLIN.periods("day", first, last)
+    with Cache.open(settings.cache_path, readonly=True) as cache:
+        return stats.summarise_cache(cache, days, calendar=BERLIN, settings=settings, now_ms=now_ms)
+
+
+def test_finished_days_are_computed_once_and_equal_a_fresh_computation(settings, filled, counted):
+    now = filled
+    first = rows(settings, now)
+    assert counted == [4]
+    again = rows(settings, now)
+    assert counted == [4]  # all four read back from the cache
+    assert again == first == fresh(settings, now)
+    assert [r.period for r in again] == ["2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05"]
+    assert all(r.samples == 96 for r in again)
+
+
+def test_a_late_sample_makes_its_day_recomputed(settings, filled, counted):
+    now = filled
+    before = rows(settings, now)
+    late_at = BERLIN.midnight_ms(date(2026, 3, 3)) + 12 * 3_600_000 + 60_000  # between polls
+    with Cache.open(settings.cache_path) as cache:
+        template = next(iter(cache.query(late_at - STEP, late_at)))
+        cache.add_many([replace(template, timestamp_ms=late_at)])
+    after = rows(settings, now)
+    assert counted == [4, 1]  # only 3 March again
+    assert after[1].samples == before[1].samples + 1
+    assert after == fresh(settings, now)
+
+
+def test_days_near_now_are_not_stored(settings, filled, counted):
+    # "Now" is 1 h after 5 March ended: its closing gap still depends on the clock.
+    now = BERLIN.midnight_ms(date(2026, 3, 6)) + 3_600_000
+    rows(settings, now)
+    rows(settings, now)
+    assert counted == [4, 1]
+
+
+def test_other_settings_or_damaged_records_are_recomputed(settings, filled, counted):
+    now = filled
+    rows(settings, now)
+    rows(replace(settings, interval_sec=1800), now)  # other figures: all recomputed, stored
+    rows(settings, now)  # and back again
+    assert counted == [4, 4, 4]
+    with Cache.open(settings.cache_path) as cache:
+        cache.set_state("figures:day:2026-03-04", "{not json")
+    assert rows(settings, now) == fresh(settings, now)
+    assert counted[3:] == [1]  # only the damaged record's day
+
+
+def test_a_read_only_cache_computes_without_storing(settings, filled, counted):
+    now = filled
+    days = BERLIN.periods("day", FIRST, LAST)
+    with Cache.open(settings.cache_path, readonly=True) as cache:
+        computed = dayfigures.day_rows(cache, days, calendar=BERLIN, settings=settings, now_ms=now)
+    assert computed == fresh(settings, now)
+    rows(settings, now)
+    assert counted == [4, 4]
+
+
+def test_stats_by_day_reads_the_stored_rows(settings, filled, counted):
+    now = filled
+    rows(settings, now)
+    shown = stats.compute(settings, kind="day", first=FIRST, last=LAST, now_ms=now)
+    assert counted == [4]
+    assert shown == fresh(settings, now)
