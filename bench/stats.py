@@ -1,0 +1,116 @@
+"""Statistics over a long cache: projected reads and stored day figures against whole rows.
+
+Run:  python bench/stats.py                 (builds a 365-day cache: ~1-2 min on 2 cores)
+      python bench/stats.py --days 60       (quicker)
+      python bench/stats.py --keep DIR      (build once into DIR, reuse it next time)
+
+Timed in-process (CPU seconds of this process), each beside its baseline in the same run:
+
+* ``stats --by day|month|season`` over the whole cache as the command computes it (column
+  projection; ``--by day`` reads stored day figures once ``rollup due`` has written them);
+  baseline: the same periods summarised from whole rows (every register decoded);
+* ``--by day`` a second time, once the day figures are stored (what every later run costs);
+* one day's report, projected, against whole rows.
+
+Goals (issue 17, 365 days): ``stats`` <= 10 s for each kind; report <= 0.4 s. Figures are
+printed, not asserted: tests must not depend on machine speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rollup import build
+from storage import DAY_MS, START_MS
+
+from luxlog import dayfigures, report, stats
+from luxlog.cache import Cache
+from luxlog.config import Settings
+from luxlog.simulator import DEFAULT_CAPTURE
+
+
+def cpu(run: Callable[[], Any]) -> tuple[float, Any]:
+    began = time.process_time()
+    result = run()
+    return time.process_time() - began, result
+
+
+def whole_rows(run: Callable[[], Any]) -> Callable[[], Any]:
+    """``run`` with every register decoded (the cache's query without projection)."""
+
+    def baseline() -> Any:
+        real = Cache.query
+
+        def query(self: Cache, start_ms: int, end_ms: int, **_: Any) -> Any:
+            return real(self, start_ms, end_ms)
+
+        Cache.query = query  # type: ignore[method-assign]
+        try:
+            return run()
+        finally:
+            Cache.query = real  # type: ignore[method-assign]
+
+    return baseline
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--keep", type=Path, help="build the cache here and reuse it")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="luxlog-bench-stats-") as scratch:
+        data = (args.keep or Path(scratch)) / "data"
+        cache_path = data / "cache.sqlite3"
+        if not cache_path.exists():
+            data.mkdir(parents=True, exist_ok=True)
+            build(cache_path, args.days, DEFAULT_CAPTURE, 1)
+        settings = Settings(
+            data_dir=data,
+            cache_path=cache_path,
+            spool_dir=data / "spool",
+            output_dirs=(data / "csv",),
+            interval_sec=30,
+            timezone="UTC",
+        )
+        first = datetime.fromtimestamp(START_MS / 1000, tz=UTC).date()
+        last = first + timedelta(days=args.days - 1)
+        now = START_MS + args.days * DAY_MS + DAY_MS
+        with Cache.open(cache_path) as cache:  # forget stored figures of an earlier run
+            for day in range(args.days):
+                cache.set_state(f"figures:day:{first + timedelta(days=day)}", "")
+
+        def by(kind: stats.PeriodKind) -> Callable[[], Any]:
+            return lambda: stats.compute(settings, kind=kind, first=first, last=last, now_ms=now)
+
+        print(f"{args.days}-day cache of 30-s polls; CPU seconds of this process")
+        print(f"{'':<34} {'luxlog':>8} {'baseline':>9}  (baseline: whole rows)")
+        for kind in ("day", "month", "season"):
+            spent, rows = cpu(by(kind))
+            base, _ = cpu(whole_rows(by(kind)))
+            print(f"stats --by {kind:<23} {spent:>8.2f} {base:>9.2f}  ({len(rows)} rows)")
+        calendar = stats.Calendar.from_settings(settings)
+        days = calendar.periods("day", first, last)
+        with Cache.open(cache_path) as cache:  # what `rollup due` does, day by day
+            stored, _ = cpu(
+                lambda: dayfigures.day_rows(
+                    cache, days, calendar=calendar, settings=settings, now_ms=now
+                )
+            )
+        again, _ = cpu(by("day"))
+        print(f"{'storing day figures (rollup due)':<34} {stored:>8.2f}")
+        print(f"{'stats --by day, figures stored':<34} {again:>8.2f}")
+        middle = first + timedelta(days=args.days // 2)
+        with Cache.open(cache_path, readonly=True) as cache:
+            spent, _ = cpu(lambda: report.build(cache, settings, middle, now_ms=now))
+            base, _ = cpu(whole_rows(lambda: report.build(cache, settings, middle, now_ms=now)))
+        print(f"{'report of one day':<34} {spent:>8.2f} {base:>9.2f}")
+
+
+if __name__ == "__main__":
+    main()
