@@ -77,6 +77,14 @@ def _settings(ctx: typer.Context, **overrides: Any) -> Settings:
     return config.load(state.config, overrides=overrides)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from luxlog import __version__
+
+        typer.echo(f"luxlog {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     ctx: typer.Context,
@@ -91,6 +99,12 @@ def _main(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log errors only.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Show the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Log a Luxtronik 2 heat pump for years without losing a sample."""
     ctx.obj = GlobalOptions(config=config, data_dir=data_dir, verbose=verbose, quiet=quiet)
@@ -542,10 +556,12 @@ def config(
     if as_json:
         typer.echo(render.to_json(values))
         return
+    file = str(settings.config_file) if settings.config_file else "none (defaults, env, flags)"
     render.table(
         "settings",
         ["setting", "value", "from"],
-        [[name, str(value), settings.sources.get(name, "")] for name, value in values.items()],
+        [["config file", file, ""]]
+        + [[name, str(value), settings.sources.get(name, "")] for name, value in values.items()],
     )
 
 

@@ -211,3 +211,22 @@ def test_python_dash_m_works(env):
         [sys.executable, "-m", "luxlog", "--help"], capture_output=True, text=True, timeout=8
     )
     assert done.returncode == 0 and "poll" in done.stdout
+
+
+def test_version_is_the_installed_distributions():
+    from importlib.metadata import version
+
+    result = invoke("--version")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"luxlog {version('luxlog')}\n"
+
+
+def test_config_names_the_file_and_absolute_paths(tmp_path):
+    folder = tmp_path / "user"
+    folder.mkdir()
+    (folder / "luxlog.yaml").write_text("host: hp\n")
+    result = invoke("-c", "user/luxlog.yaml", "config", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["data_dir"] == str(folder / "luxlog-data")
+    table = invoke("-c", "user/luxlog.yaml", "config")
+    assert str(folder / "luxlog.yaml") in table.stdout

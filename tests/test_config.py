@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -27,10 +28,59 @@ def test_defaults_without_any_source(tmp_path, monkeypatch):
     assert settings.csv_retention_days == 30
     assert settings.cache_retention_days == 365
     assert settings.disk_max_percent == 90
-    assert settings.cache_path == Path("luxlog-data/cache.sqlite3")
-    assert settings.spool_dir == Path("luxlog-data/spool")
-    assert settings.output_dirs == (Path("luxlog-data/csv"),)
+    data = Path.home() / ".local/share/luxlog"  # no file: the per-user data folder
+    assert settings.data_dir == data
+    assert settings.cache_path == data / "cache.sqlite3"
+    assert settings.spool_dir == data / "spool"
+    assert settings.output_dirs == (data / "csv",)
     assert settings.sources["port"] == "default"
+
+
+def test_without_a_file_data_goes_to_the_xdg_data_folder(tmp_path):
+    settings = load(None, environ={"XDG_DATA_HOME": str(tmp_path / "xdg")})
+    assert settings.data_dir == tmp_path / "xdg" / "luxlog"
+    assert settings.config_file is None
+    # A relative XDG_DATA_HOME is invalid by the spec and ignored.
+    relative = load(None, environ={"XDG_DATA_HOME": "rel", "HOME": str(tmp_path)})
+    assert relative.data_dir == tmp_path / ".local/share/luxlog"
+
+
+def test_user_data_dir_on_other_platforms(tmp_path):
+    from luxlog.config import user_data_dir
+
+    home = {"HOME": str(tmp_path)}
+    assert user_data_dir(home, "darwin") == tmp_path / "Library/Application Support/luxlog"
+    assert user_data_dir(home, "win32") == tmp_path / "AppData/Local/luxlog"
+    local = {**home, "LOCALAPPDATA": str(tmp_path / "L")}
+    assert user_data_dir(local, "win32") == tmp_path / "L" / "luxlog"
+
+
+def test_data_never_depends_on_the_working_directory(tmp_path, monkeypatch):
+    folder = tmp_path / "luxlog-user"
+    folder.mkdir()
+    cfg = write(folder / "luxlog.yaml", "host: hp\noutput_dirs: [csv, /mnt/nas/heatpump]\n")
+    seen = set()
+    for cwd in (tmp_path, folder, Path("/")):
+        monkeypatch.chdir(cwd)
+        settings = load(Path(os.path.relpath(cfg, cwd)), environ={})
+        assert settings.config_file == cfg
+        seen.add((settings.data_dir, settings.cache_path, settings.spool_dir))
+        assert settings.output_dirs == (folder / "csv", Path("/mnt/nas/heatpump"))
+    assert seen == {
+        (folder / "luxlog-data", folder / "luxlog-data/cache.sqlite3", folder / "luxlog-data/spool")
+    }
+    # Implicitly found ./luxlog.yaml: the same folder, and the file is named absolutely.
+    monkeypatch.chdir(folder)
+    implicit = load(None, environ={})
+    assert implicit.config_file == cfg and implicit.data_dir == folder / "luxlog-data"
+
+
+def test_relative_paths_from_env_and_flags_become_absolute_once(tmp_path):
+    settings = load(None, environ={"LUXLOG_DATA_DIR": "./data"})
+    assert settings.data_dir == tmp_path / "data"
+    assert settings.spool_dir == tmp_path / "data" / "spool"
+    flagged = load(None, environ={}, overrides={"output_dirs": ("out",)})
+    assert flagged.output_dirs == (tmp_path / "out",)
 
 
 def test_precedence_defaults_file_env_flags(tmp_path):
