@@ -622,22 +622,30 @@ def simulate(
 
     Example: luxlog simulate --port 8889 --fault fragmented
     """
-    from luxlog.simulator import FAULT_MODES, Simulator
+    from luxlog.simulator import CAPTURES, FAULT_MODES, Simulator
 
     if fault is not None and fault not in FAULT_MODES:
         raise typer.BadParameter(f"unknown fault {fault!r}; choose from {', '.join(FAULT_MODES)}")
-    simulator = Simulator(capture=capture, host=host, port=port, fault=fault).start()
-    log.info(
-        "simulated heat pump (%s%s) listening on %s:%d (Ctrl-C stops it)",
-        capture,
-        f", fault {fault}" if fault else "",
-        host,
-        simulator.port,
+    if capture not in CAPTURES:
+        raise typer.BadParameter(f"unknown capture {capture!r}; choose from {', '.join(CAPTURES)}")
+    try:
+        simulator = Simulator(capture=capture, host=host, port=port, fault=fault).start()
+    except OSError as exc:
+        raise typer.BadParameter(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (pick another --port, "
+            "or --port 0 for a free one)"
+        ) from None
+    # Plain lines on stderr, not log records: this is what a person at a terminal needs
+    # (the port to point luxlog at), whatever the log level.
+    typer.echo(
+        f"simulated heat pump ({capture}{f', fault {fault}' if fault else ''}) listening on "
+        f"{host}:{simulator.port} (Ctrl-C stops it)",
+        err=True,
     )
     try:
         simulator.serve_forever()
     except Interrupted:
-        log.info("simulator stopped")
+        typer.echo("simulator stopped", err=True)
 
 
 @app.command()

@@ -204,8 +204,8 @@ def _prune_dir(entry: DirPlan, keep_from: date, *, dry_run: bool) -> DirResult:
     result = DirResult(listing.directory, kept=entry.kept, missing=listing.missing)
     if listing.missing:
         # Not a failure: the first roll-up creates it. A NAS that is not mounted shows
-        # up in the roll-up's exit code instead.
-        log.warning("output dir %s does not exist: nothing to prune there", listing.directory)
+        # up in the roll-up's exit code instead - so no warning (a cron mail a day).
+        log.info("output dir %s does not exist: nothing to prune there", listing.directory)
         return result
     if listing.error is not None:
         result.problems.append(f"cannot read output dir {listing.directory}: {listing.error}")

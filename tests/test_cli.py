@@ -122,6 +122,16 @@ def test_simulate_rejects_unknown_fault():
     assert "unknown fault" in result.output
 
 
+def test_simulate_errors_are_usage_errors_without_traceback(pump):
+    taken = invoke("simulate", "--port", str(pump.port))
+    assert taken.exit_code == 2, taken.output
+    assert f"cannot listen on 127.0.0.1:{pump.port}" in taken.output
+    nope = invoke("simulate", "--capture", "nope")
+    assert nope.exit_code == 2, nope.output
+    assert "unknown capture 'nope'" in nope.output
+    assert "Traceback" not in taken.output + nope.output
+
+
 def test_every_command_has_help_with_an_example():
     command = typer.main.get_command(app)
     for name, sub in command.commands.items():  # type: ignore[attr-defined]
@@ -230,3 +240,25 @@ def test_config_names_the_file_and_absolute_paths(tmp_path):
     assert json.loads(result.stdout)["data_dir"] == str(folder / "luxlog-data")
     table = invoke("-c", "user/luxlog.yaml", "config")
     assert str(folder / "luxlog.yaml") in table.stdout
+
+
+def test_successful_runs_are_silent_under_cron_but_warnings_are_not(env, tmp_path):
+    assert invoke("poll", env=env).exit_code == 0
+    for args in (["flush"], ["rollup", "due"], ["prune"]):
+        result = invoke(*args, env=env)  # stderr is no terminal here, as under cron
+        assert (result.exit_code, result.output) == (0, ""), args
+    loud = invoke("-v", "flush", env=env)
+    assert "INFO flush: flushed 0 sample(s)" in loud.stderr
+    bad = invoke("-c", str(tmp_path / "missing.yaml"), "flush", env=env)
+    assert bad.exit_code == 3 and "ERROR" in bad.stderr
+
+
+def test_a_person_at_a_terminal_sees_info():
+    import logging
+
+    from luxlog import logs
+
+    logs.setup("x", interactive=True)
+    assert logging.getLogger("luxlog").level == logging.INFO
+    logs.setup("x", interactive=False)
+    assert logging.getLogger("luxlog").level == logging.WARNING

@@ -390,14 +390,16 @@ def test_cli_dry_run_lists_and_keeps(tmp_path):
     old = write(tmp_path / "data" / "csv" / f"{today() - timedelta(days=31)}_daily.csv", 10)
     fresh = write(tmp_path / "data" / "csv" / f"{today() - timedelta(days=30)}_daily.csv", 10)
     env = {"LUXLOG_DATA_DIR": str(tmp_path / "data")}
-    result = runner.invoke(app, ["prune", "--dry-run"], env=env)
+    result = runner.invoke(app, ["-v", "prune", "--dry-run"], env=env)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [str(old)]
     assert (
         "would delete 1 roll-up file(s)" in result.stderr and "would free 10 bytes" in result.stderr
     )
     assert old.exists() and fresh.exists()
-    result = runner.invoke(app, ["prune"], env=env)
+    quiet = runner.invoke(app, ["prune", "--dry-run"], env=env)  # as cron runs it
+    assert (quiet.exit_code, quiet.stderr) == (0, "")
+    result = runner.invoke(app, ["-v", "prune"], env=env)
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert "deleted 1 roll-up file(s)" in result.stderr and "freed 10 bytes (10 B)" in result.stderr
