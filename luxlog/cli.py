@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
 import typer
 
 from luxlog.errors import Interrupted
-from luxlog.launcher import GlobalOptions, exit_code_for, prepare, started
+from luxlog.launcher import GlobalOptions, broken_pipe, exit_code_for, prepare, started
 
 if TYPE_CHECKING:
     from luxlog import rollups
@@ -59,6 +59,8 @@ def _run(command: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 return function(*args, **kwargs)
             except (typer.Exit, typer.Abort, typer.BadParameter):
                 raise
+            except BrokenPipeError:
+                raise typer.Exit(broken_pipe()) from None
             except Exception as exc:
                 raise typer.Exit(exit_code_for(exc)) from None
 
@@ -565,39 +567,125 @@ def config(
     )
 
 
-@app.command()
-@_run("crontab")
-def crontab(
-    ctx: typer.Context,
-    check: Annotated[
-        bool,
-        typer.Option(
-            "--check",
-            help="Also make sure the jobs can run: exit 3 without a host, 7 if a data "
-            "folder cannot be created or written (the container's start-up check).",
-        ),
-    ] = False,
-) -> None:
-    """Print the supercronic crontab for this configuration (what the container runs).
+CheckOption = Annotated[
+    bool,
+    typer.Option(
+        "--check",
+        help="Also make sure the jobs can run, creating nothing: exit 3 without a host, 7 if "
+        "a data folder cannot be written (the container's start-up check).",
+    ),
+]
 
-    Polls every interval_sec, which must divide 3600 (exit 3 otherwise); times are UTC.
-    Example: luxlog crontab > crontab
-    """
+
+def _check_or_remind(settings: Settings, check: bool) -> None:
     from luxlog import schedule
 
-    settings = _settings(ctx)
-    state: GlobalOptions = ctx.obj or GlobalOptions()
-    global_args: list[str] = []  # the jobs must see the same settings as this command
-    if state.config is not None:
-        global_args += ["--config", str(state.config.absolute())]
-    if state.data_dir is not None:
-        global_args += ["--data-dir", str(state.data_dir.absolute())]
-    text = schedule.render(settings, global_args=global_args)
     if check:
         schedule.preflight(settings)
     elif not settings.host:
         log.warning("host: not set - every poll would exit 3 (set LUXLOG_HOST)")
+
+
+@app.command()
+@_run("crontab")
+def crontab(ctx: typer.Context, check: CheckOption = False) -> None:
+    """Print the supercronic crontab for this configuration (what the container runs).
+
+    Same as `schedule --format supercronic`. Polls every interval_sec, which must divide
+    3600 (exit 3 otherwise); times are UTC. Example: luxlog crontab > crontab
+    """
+    _print_supercronic(ctx, _settings(ctx), check)
+
+
+def _print_supercronic(ctx: typer.Context, settings: Settings, check: bool) -> None:
+    from luxlog import schedule
+
+    state: GlobalOptions = ctx.obj or GlobalOptions()
+    global_args: list[str] = []  # the jobs must see the same settings as this command
+    if settings.config_file is not None:
+        global_args += ["--config", str(settings.config_file)]
+    if state.data_dir is not None:
+        global_args += ["--data-dir", str(settings.data_dir)]
+    text = schedule.render(settings, global_args=global_args)
+    _check_or_remind(settings, check)
     typer.echo(text, nl=False)
+
+
+@app.command("schedule")
+@_run("schedule")
+def schedule_command(
+    ctx: typer.Context,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="systemd (timers), cron (a classic 5-field crontab) or supercronic."
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="systemd: write the unit files into this folder."),
+    ] = None,
+    install: Annotated[
+        bool,
+        typer.Option(
+            "--install",
+            help="Put the schedule in place: systemd user units (enabled and started), or "
+            "this user's crontab (luxlog's block replaced, other lines kept).",
+        ),
+    ] = False,
+    system: Annotated[
+        bool,
+        typer.Option("--system", help="systemd: system units in /etc/systemd/system (root)."),
+    ] = False,
+    check: CheckOption = False,
+) -> None:
+    """Print (or install) the jobs for systemd, cron or supercronic: one schedule, three forms.
+
+    Every form runs the container's jobs with absolute paths to luxlog and the config
+    file. Example: luxlog -c ~/luxlog/luxlog.yaml schedule --format systemd --install
+    """
+    import os
+
+    from luxlog import hostschedule
+
+    if fmt not in hostschedule.FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(hostschedule.FORMATS)}")
+    if output is not None and fmt != "systemd":
+        raise typer.BadParameter("--output is for --format systemd (cron prints to stdout)")
+    if system and fmt != "systemd":
+        raise typer.BadParameter("--system is for --format systemd")
+    if install and (fmt == "supercronic" or output is not None):
+        raise typer.BadParameter("--install works with --format systemd or cron, without --output")
+    settings = _settings(ctx)
+    if fmt == "supercronic":
+        _print_supercronic(ctx, settings, check)
+        return
+    _check_or_remind(settings, check)
+    if fmt == "cron":
+        block = hostschedule.render_cron(settings)
+        if install:
+            hostschedule.install_cron(block)
+            typer.echo("installed into your crontab (see it with: crontab -l)", err=True)
+        else:
+            typer.echo(block, nl=False)
+        return
+    user = (os.environ.get("SUDO_USER") or hostschedule.current_user()) if system else None
+    units = hostschedule.render_systemd(settings, user=user)
+    if install:
+        written = hostschedule.install_systemd(units, system=system, environ=os.environ)
+        typer.echo(f"installed and started the timers in {written[0].parent}", err=True)
+        if not system:
+            typer.echo(
+                "so that they run while you are logged out: sudo loginctl enable-linger "
+                + hostschedule.current_user(),
+                err=True,
+            )
+    elif output is not None:
+        for path in hostschedule.write_units(units, output):
+            typer.echo(str(path))
+    else:
+        for unit in units:
+            typer.echo(f"# ==> {unit.name} <==\n{unit.text}")
 
 
 @app.command()
