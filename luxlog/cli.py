@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
 
 import typer
 
-from luxlog.errors import Interrupted
+from luxlog.errors import Interrupted, NoData
 from luxlog.launcher import GlobalOptions, broken_pipe, exit_code_for, prepare, started
 
 if TYPE_CHECKING:
@@ -61,6 +61,9 @@ def _run(command: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 raise
             except BrokenPipeError:
                 raise typer.Exit(broken_pipe()) from None
+            except NoData as exc:  # not an error: one plain line, nothing written
+                typer.echo(str(exc), err=True)
+                raise typer.Exit(int(exc.exit_code)) from None
             except Exception as exc:
                 raise typer.Exit(exit_code_for(exc)) from None
 

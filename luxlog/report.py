@@ -27,7 +27,7 @@ import html
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from luxlog import __version__
@@ -816,8 +816,19 @@ def build(
 def write_report(settings: Settings, day: date, *, now_ms: int | None = None) -> WriteResult:
     """Write ``YYYY-MM-DD_report.html`` for ``day`` into every output folder."""
     from luxlog.cache import Cache
+    from luxlog.errors import NoData
 
+    if not settings.cache_path.exists():
+        raise NoData(
+            f"no data yet: the cache {settings.cache_path} is created by the first flush "
+            "(every 5 minutes when scheduled; or run `luxlog flush`)"
+        )
     with Cache.open(settings.cache_path, readonly=True) as cache:
+        calendar = Calendar.from_settings(settings)
+        start, end = calendar.midnight_ms(day), calendar.midnight_ms(day + timedelta(days=1))
+        if not cache.count(start, end):
+            # An empty page looks like a broken heat pump; say it plainly instead.
+            raise NoData(f"no samples on {day}: no report written")
         report, calendar = build(cache, settings, day, now_ms=now_ms)
     content = render_html(report, calendar).encode("utf-8")
     return write_file(settings, report.file_name, content)

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
+from luxlog.errors import NoData
 from luxlog.heatpump import catalogue
 from luxlog.rollup import Schedule
 from luxlog.sample import Sample
@@ -907,7 +908,9 @@ def default_range(
     if kind == "month":
         index = last.year * 12 + last.month - 1 - 11
         return date(index // 12, index % 12 + 1, 1), last
-    return date(last.year - 2, last.month, 1), last
+    # Two seasons: the one holding (or last before) ``last``, and the one before it.
+    year = last.year if last.month >= calendar.season_start_month else last.year - 1
+    return date(year - 1, calendar.season_start_month, 1), last
 
 
 def compute(
@@ -928,6 +931,11 @@ def compute(
     periods = [p for p in calendar.periods(kind, first, last) if p.start_ms < now]
     if not periods:
         return []
+    if not settings.cache_path.exists():
+        raise NoData(
+            f"no data yet: the cache {settings.cache_path} is created by the first flush "
+            "(every 5 minutes when scheduled; or run `luxlog flush`)"
+        )
     with Cache.open(settings.cache_path, readonly=True) as cache:
         return summarise_cache(
             cache, periods, calendar=calendar, settings=settings, now_ms=now, progress=progress

@@ -262,3 +262,46 @@ def test_a_person_at_a_terminal_sees_info():
     assert logging.getLogger("luxlog").level == logging.INFO
     logs.setup("x", interactive=False)
     assert logging.getLogger("luxlog").level == logging.WARNING
+
+
+def test_before_the_first_flush_stats_and_report_say_no_data_yet(tmp_path):
+    env = {"LUXLOG_DATA_DIR": str(tmp_path / "data")}
+    for args in (["stats"], ["stats", "--by", "season"], ["report"]):
+        result = invoke(*args, env=env)
+        assert result.exit_code == 0, result.output
+        assert result.stdout == ""
+        assert result.stderr.startswith("no data yet: the cache ")
+        assert "luxlog flush" in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_day_without_samples_gets_no_report(env, tmp_path):
+    assert invoke("poll", env=env).exit_code == 0
+    assert invoke("flush", env=env).exit_code == 0
+    result = invoke("report", "--date", "2020-01-01", env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "no samples on 2020-01-01: no report written\n"
+    assert not list((tmp_path / "data").rglob("*_report.html"))
+
+
+def test_check_only_commands_create_nothing(tmp_path):
+    folder = tmp_path / "u"
+    folder.mkdir()
+    (folder / "luxlog.yaml").write_text(
+        f"host: 192.0.2.5\noutput_dirs: [{tmp_path / 'nas' / 'heatpump'}]\n"
+    )
+    before = sorted(tmp_path.rglob("*"))
+    for args in (
+        ["config"],
+        ["status"],
+        ["status", "--json"],
+        ["status", "--check"],
+        ["prune", "--dry-run"],
+        ["sensors"],
+        ["crontab", "--check"],
+        ["schedule", "--format", "systemd", "--check"],
+        ["schedule", "--format", "cron", "--check"],
+    ):
+        result = invoke("-c", str(folder / "luxlog.yaml"), *args)
+        assert result.exit_code in (0, 6), (args, result.output)
+    assert sorted(tmp_path.rglob("*")) == before

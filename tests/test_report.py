@@ -226,12 +226,13 @@ def test_cli_report_writes_to_every_output_folder(tmp_path):
     for folder in ("csv", "nas"):
         text = (tmp_path / "data" / folder / "2026-03-29_report.html").read_text("utf-8")
         assert "Sunday 29 March 2026" in text
-    # Default: yesterday (no data: still a page that says so); a future day is refused.
+    # Default: yesterday (no data: no page, a plain line); a future day is refused.
     result = runner.invoke(app, ["report"], env=env)
     assert result.exit_code == 0, result.output
     now_ms = round(datetime.now(UTC).timestamp() * 1000)
     yesterday = BERLIN.local_date(now_ms) - timedelta(days=1)
-    assert (tmp_path / "data" / "nas" / f"{yesterday}_report.html").is_file()
+    assert result.stderr == f"no samples on {yesterday}: no report written\n"
+    assert not (tmp_path / "data" / "nas" / f"{yesterday}_report.html").exists()
     result = runner.invoke(app, ["report", "--date", "2999-01-01"], env=env)
     assert result.exit_code == 2 and "has not started yet" in result.output
 

@@ -449,7 +449,13 @@ def test_default_ranges():
     assert stats.default_range("day", BERLIN, today, None, None) == (date(2026, 3, 2), today)
     assert stats.default_range("week", BERLIN, today, None, None)[0] == date(2026, 1, 25)
     assert stats.default_range("month", BERLIN, today, None, None)[0] == date(2025, 4, 1)
-    assert stats.default_range("season", BERLIN, today, None, None)[0] == date(2024, 3, 1)
+    # Two seasons, as help and README say: 2024/25 and the current 2025/26.
+    first, last = stats.default_range("season", BERLIN, today, None, None)
+    assert first == date(2024, 9, 1)
+    assert [p.label for p in BERLIN.periods("season", first, last)] == ["2024/25", "2025/26"]
+    summer = date(2026, 7, 1)  # between seasons: the last two
+    first, last = stats.default_range("season", BERLIN, summer, None, None)
+    assert [p.label for p in BERLIN.periods("season", first, last)] == ["2024/25", "2025/26"]
     # --to beyond today is cut to today; an explicit --from wins.
     assert stats.default_range("day", BERLIN, today, date(2026, 1, 1), date(2027, 1, 1)) == (
         date(2026, 1, 1),
@@ -658,9 +664,10 @@ def test_cli_stats_write_fails_with_7_for_an_unmounted_folder(tmp_path):
     assert result.exit_code == 7, result.output
 
 
-def test_cli_stats_without_a_cache_exits_7(tmp_path):
+def test_cli_stats_without_a_cache_says_no_data_yet(tmp_path):
     result = runner.invoke(app, ["stats"], env=env_for(tmp_path))
-    assert result.exit_code == 7, result.output
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("no data yet") and result.stdout == ""
 
 
 def test_cli_help_has_examples():
