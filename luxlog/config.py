@@ -125,6 +125,13 @@ def _host(value: Any) -> str:
 
 
 def _csv_time(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        # YAML 1.1 reads an unquoted 6:30 as the base-60 number 390.
+        hours, minutes = divmod(value, 60)
+        raise _Invalid(
+            f"must be a time of day HH:MM in quotes: write csv_time: \"{hours:02d}:{minutes:02d}\""
+            " (unquoted, YAML reads H:MM as a number)"
+        )
     text = str(value).strip() if isinstance(value, str | int) else ""
     match = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
     if not match or int(match[1]) > 23 or int(match[2]) > 59:

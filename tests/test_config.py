@@ -263,3 +263,14 @@ def test_machine_timezone_sources(tmp_path):
     assert machine_timezone({"TZ": "Europe/Berlin"}) == "Europe/Berlin"
     assert machine_timezone({"TZ": ":UTC"}) == "UTC"
     assert isinstance(machine_timezone({}), str)
+
+
+def test_an_unquoted_time_in_yaml_says_to_quote_it(tmp_path):
+    cfg = write(tmp_path / "luxlog.yaml", "csv_time: 6:30\n")
+    with pytest.raises(ConfigError) as caught:
+        load(cfg, environ={})
+    assert caught.value.problems == [
+        'csv_time: must be a time of day HH:MM in quotes: write csv_time: "06:30" (unquoted, '
+        f"YAML reads H:MM as a number) (got 390 from {cfg})"
+    ]
+    assert load(write(cfg, 'csv_time: "6:30"\n'), environ={}).csv_time == "06:30"
