@@ -433,7 +433,7 @@ def status(
         if report.healthy:
             typer.echo("healthy")
     else:
-        render.status(report.to_json())
+        render.status(report.to_json(), timezone=settings.timezone)
     if check and not report.healthy:
         raise Unhealthy(f"{len(report.reasons)} health problem(s)")
 

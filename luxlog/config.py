@@ -129,7 +129,7 @@ def _csv_time(value: Any) -> str:
         # YAML 1.1 reads an unquoted 6:30 as the base-60 number 390.
         hours, minutes = divmod(value, 60)
         raise _Invalid(
-            f"must be a time of day HH:MM in quotes: write csv_time: \"{hours:02d}:{minutes:02d}\""
+            f'must be a time of day HH:MM in quotes: write csv_time: "{hours:02d}:{minutes:02d}"'
             " (unquoted, YAML reads H:MM as a number)"
         )
     text = str(value).strip() if isinstance(value, str | int) else ""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import typer
 from typer.testing import CliRunner
@@ -305,3 +308,15 @@ def test_check_only_commands_create_nothing(tmp_path):
         result = invoke("-c", str(folder / "luxlog.yaml"), *args)
         assert result.exit_code in (0, 6), (args, result.output)
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_status_shows_local_time_beside_utc(env):
+    assert invoke("poll", env=env).exit_code == 0
+    result = invoke("status", env={**env, "LUXLOG_TIMEZONE": "Europe/Berlin"})
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.stdout.splitlines() if "last successful poll" in x)
+    match = re.search(r"(\S+ \S+) (CET|CEST) \((\S+Z)\), ", line)
+    assert match, line
+    utc = datetime.fromisoformat(match[3])
+    local = utc.astimezone(ZoneInfo("Europe/Berlin"))
+    assert match[1] == local.strftime("%Y-%m-%d %H:%M:%S")
