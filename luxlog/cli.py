@@ -458,6 +458,9 @@ def stats(
         str, typer.Option("--by", help="day, week, month or season (Sep-May by default).")
     ] = "day",
     as_json: Annotated[bool, typer.Option("--json", help="JSON output, every column.")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column on a terminal (default: what fits 80).")
+    ] = False,
     write: Annotated[
         bool,
         typer.Option("--write", help="Also rewrite the YYYY-MM_summary.csv of these months."),
@@ -487,8 +490,8 @@ def stats(
     if as_json:
         typer.echo(render.to_json([row.to_json() for row in rows]))
         return
-    headers, cells = statistics.table_view(rows)
-    render.table(f"heat pump per {by} ({settings.timezone})", headers, cells)
+    headers, cells = statistics.table_view(rows, wide=wide or not sys.stdout.isatty())
+    render.table(f"heat pump per {by} ({settings.timezone})", headers, cells, compact=True)
 
 
 def _write_summaries(settings: Settings, rows: list[Any]) -> None:
@@ -750,7 +753,7 @@ def demo(
         int, typer.Option("--hours", min=1, max=24 * 14, help="Simulated history to log.")
     ] = 72,
 ) -> None:
-    """Try luxlog without a heat pump: two simulated days through the whole pipeline.
+    """Try luxlog without a heat pump: three simulated days (--hours) through the pipeline.
 
     Starts the simulator, polls it once per simulated 5 minutes, then flushes, writes the
     roll-ups, statistics and a report, and checks health, in a fresh folder.

@@ -30,8 +30,13 @@ def table(
     rows: Iterable[Sequence[str]],
     *,
     stream: TextIO | None = None,
+    compact: bool = False,
 ) -> None:
-    """A Rich table on a terminal; tab-separated plain lines elsewhere (cron, pipes)."""
+    """A Rich table on a terminal; tab-separated plain lines elsewhere (cron, pipes).
+
+    ``compact``: no vertical rules or edge padding, so that many narrow columns fit an
+    80-column terminal without Rich cutting every cell short.
+    """
     stream = stream if stream is not None else sys.stdout
     if not stream.isatty():
         if title:
@@ -40,10 +45,15 @@ def table(
         for row in rows:
             stream.write("\t".join(row) + "\n")
         return
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    rich_table = Table(title=title)
+    rich_table = (
+        Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        if compact
+        else Table(title=title)
+    )
     for column in columns:
         rich_table.add_column(column)
     for row in rows:

@@ -1141,13 +1141,31 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def table_view(rows: Sequence[PeriodStats]) -> tuple[list[str], list[list[str]]]:
+# What fits an 80-column terminal: the figures owners ask for first. `stats --wide`
+# (and tab-separated output in a pipe) shows every column of TABLE_COLUMNS.
+NARROW_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("period", "period"),
+    ("outdoor_mean_c", "out °C"),
+    ("compressor_starts", "starts"),
+    ("compressor_hours", "comp h"),
+    ("heat_heating_kwh", "heat kWh"),
+    ("heat_hot_water_kwh", "hw kWh"),
+    ("electricity_kwh", "el kWh"),
+    ("cop", "COP"),
+    ("flags", "flags"),
+)
+
+
+def table_view(
+    rows: Sequence[PeriodStats], *, wide: bool = True
+) -> tuple[list[str], list[list[str]]]:
     """Headers and cell texts for the terminal table ('' for unknown values)."""
-    headers = [header for _, header in TABLE_COLUMNS]
+    columns = TABLE_COLUMNS if wide else NARROW_COLUMNS
+    headers = [header for _, header in columns]
     cells: list[list[str]] = []
     for row in rows:
         line: list[str] = []
-        for name, _ in TABLE_COLUMNS:
+        for name, _ in columns:
             value = getattr(row, name)
             if isinstance(value, list):
                 line.append(", ".join(value))

@@ -320,3 +320,10 @@ def test_status_shows_local_time_beside_utc(env):
     utc = datetime.fromisoformat(match[3])
     local = utc.astimezone(ZoneInfo("Europe/Berlin"))
     assert match[1] == local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_demo_help_says_what_the_demo_simulates():
+    from luxlog.demo import DEMO_HOURS
+
+    assert DEMO_HOURS == 72
+    assert "three simulated days" in " ".join(invoke("demo", "--help").stdout.split())
