@@ -57,6 +57,7 @@ from luxlog.stats import (
     P_ENERGY_HEATING,
     P_ENERGY_HOT_WATER,
     Calendar,
+    Number,
     Period,
     PeriodStats,
     WriteResult,
@@ -678,12 +679,25 @@ def _legend(series: Sequence[Series]) -> str:
     return '<div class="legend">' + "".join(items) + "</div>"
 
 
-def _band_legend(bands: Sequence[Band]) -> str:
-    items = [
-        f'<span><span class="key band-key" style="background:{b.colour}"></span>'
-        f'{html.escape(b.label)} <span class="small">{b.hours:.2f} h</span></span>'
-        for b in bands
-    ]
+def _band_legend(bands: Sequence[Band], row: PeriodStats) -> str:
+    """The bands' keys with their hours - the cards' figures where a card shows one.
+
+    The bands are drawn from the sampled on/off states, which miss what happens between
+    two polls; the compressor card counts the controller's own run-time counter. One
+    page must not show two numbers for one thing, so the legend takes the card's.
+    """
+    from_cards: dict[str, Number] = {
+        "compressor": row.compressor_hours,
+        "evu_lock": row.evu_lock_hours,
+    }
+    items = []
+    for b in bands:
+        figure = from_cards.get(b.key)
+        hours = _fmt(figure, "h", 2) if figure is not None else f"{b.hours:.2f} h"
+        items.append(
+            f'<span><span class="key band-key" style="background:{b.colour}"></span>'
+            f'{html.escape(b.label)} <span class="small">{html.escape(hours)}</span></span>'
+        )
     return '<div class="legend">' + "".join(items) + "</div>"
 
 
@@ -756,7 +770,7 @@ def render_html(report: DayReport, calendar: Calendar) -> str:
             calendar,
             report.gaps,
         ),
-        _band_legend(report.bands),
+        _band_legend(report.bands, row),
         "<h2>Power</h2>",
         line_chart(
             "chart-power",

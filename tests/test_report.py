@@ -337,3 +337,16 @@ def test_chromium_renders_the_report(tmp_path):
     console = [line for line in plain.stderr.splitlines() if ":CONSOLE" in line]
     assert console == []
     assert plain.stdout.count("data-series=") == len(parse(text).series())
+
+
+def test_cards_and_legend_show_the_same_compressor_hours():
+    period, samples = simulated(date(2026, 1, 20))
+    day = report.collect(samples, period, calendar=BERLIN, interval_sec=30, generated_ms=1)
+    text = report.render_html(day, BERLIN)
+    card = re.search(r'Compressor hours</div><div class="value">([^<]+)</div>', text)
+    legend = re.search(r'</span>Compressor <span class="small">([^<]+)</span>', text)
+    assert card and legend, "card or legend missing"
+    assert card[1] == legend[1] == f"{day.stats.compressor_hours:.2f} h"
+    # The sampled band differs from the counter here, so the test sees which one is shown.
+    sampled = next(b for b in day.bands if b.key == "compressor").hours
+    assert f"{sampled:.2f} h" != card[1]
