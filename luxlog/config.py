@@ -217,8 +217,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "cache_path": _path,
     "spool_dir": _path,
     "output_dirs": _paths,
-    "csv_retention_days": _int_in(1, None),
-    "cache_retention_days": _int_in(1, None),
+    # 0 keeps forever (retention.py): years of data are a setting, not a hack.
+    "csv_retention_days": _int_in(0, None),
+    "cache_retention_days": _int_in(0, None),
     "disk_max_percent": _int_in(1, 99),
     "weekly_day": _weekday,
     "csv_profile": _csv_profile,

@@ -419,3 +419,27 @@ def test_cli_exits_7_when_an_output_dir_cannot_be_read(tmp_path):
     assert "cannot read output dir" in result.stderr
     assert "prune left 1 problem(s)" in result.stderr
     assert not old.exists()
+
+
+def test_a_retention_of_0_keeps_csvs_and_samples_forever(tmp_path):
+    settings = make_settings(tmp_path, csv_retention_days=0, cache_retention_days=0)
+    ancient = write(tmp_path / "data" / "csv" / "2001-01-01_daily.csv", 10)
+    stamps = fill_cache(settings, 4000)  # eleven years
+    old_note = note(NOW - 400 * DAY_MS)
+    failures = settings.spool_dir / "poll-failures.jsonl"
+    write(failures, 0).write_bytes(old_note + note(NOW - DAY_MS))
+    result = prune(settings, now_ms=NOW)
+    assert result.problems == [] and result.cache_samples == 0
+    assert ancient.exists()
+    with Cache.open(settings.cache_path, readonly=True) as cache:
+        assert cache.count() == len(stamps)
+    # Failure notes are small but not free: kept a year when CSVs are kept forever.
+    assert failures.read_bytes() == note(NOW - DAY_MS)
+
+
+def test_due_catches_up_without_limit_when_kept_forever(tmp_path):
+    from luxlog.rollups import lookback_days
+
+    assert lookback_days(make_settings(tmp_path, csv_retention_days=0)) == 365
+    forever = make_settings(tmp_path, csv_retention_days=0, cache_retention_days=0)
+    assert lookback_days(forever) > 100 * 365
