@@ -173,7 +173,7 @@ def _paths(value: Any) -> tuple[Path, ...]:
 
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_CSV_PROFILES = ("default", "excel-de")
+_CSV_PROFILES = ("default", "excel", "excel-de")
 
 
 def _weekday(value: Any) -> str:

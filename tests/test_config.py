@@ -162,7 +162,7 @@ def test_env_lists_and_paths(tmp_path):
         ("output_dirs", ",", "output_dirs: must name at least one directory"),
         ("cache_path", " ", "cache_path: must be a file system path"),
         ("weekly_day", "someday", "weekly_day: must be a day of the week"),
-        ("csv_profile", "excel", "csv_profile: must be one of default, excel-de"),
+        ("csv_profile", "excel-fr", "csv_profile: must be one of default, excel, excel-de"),
     ],
 )
 def test_each_invalid_value_names_field_value_and_source(field, value, message):
