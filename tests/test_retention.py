@@ -424,7 +424,9 @@ def test_cli_exits_7_when_an_output_dir_cannot_be_read(tmp_path):
 def test_a_retention_of_0_keeps_csvs_and_samples_forever(tmp_path):
     settings = make_settings(tmp_path, csv_retention_days=0, cache_retention_days=0)
     ancient = write(tmp_path / "data" / "csv" / "2001-01-01_daily.csv", 10)
-    stamps = fill_cache(settings, 4000)  # eleven years
+    stamps = [NOW - day * DAY_MS for day in range(4000, 0, -30)]  # eleven years, monthly
+    with Cache.open(settings.cache_path) as cache:
+        cache.add_many(Sample(t, "h:1", (1, 5), (1, 2, 3)) for t in stamps)
     old_note = note(NOW - 400 * DAY_MS)
     failures = settings.spool_dir / "poll-failures.jsonl"
     write(failures, 0).write_bytes(old_note + note(NOW - DAY_MS))
