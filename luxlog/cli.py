@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
 
 import typer
 
-from luxlog.errors import Interrupted
-from luxlog.launcher import GlobalOptions, exit_code_for, prepare, started
+from luxlog.errors import Interrupted, NoData
+from luxlog.launcher import GlobalOptions, broken_pipe, exit_code_for, prepare, started
 
 if TYPE_CHECKING:
     from luxlog import rollups
@@ -59,6 +59,11 @@ def _run(command: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 return function(*args, **kwargs)
             except (typer.Exit, typer.Abort, typer.BadParameter):
                 raise
+            except BrokenPipeError:
+                raise typer.Exit(broken_pipe()) from None
+            except NoData as exc:  # not an error: one plain line, nothing written
+                typer.echo(str(exc), err=True)
+                raise typer.Exit(int(exc.exit_code)) from None
             except Exception as exc:
                 raise typer.Exit(exit_code_for(exc)) from None
 
@@ -77,6 +82,14 @@ def _settings(ctx: typer.Context, **overrides: Any) -> Settings:
     return config.load(state.config, overrides=overrides)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from luxlog import __version__
+
+        typer.echo(f"luxlog {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     ctx: typer.Context,
@@ -91,6 +104,12 @@ def _main(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log errors only.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Show the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Log a Luxtronik 2 heat pump for years without losing a sample."""
     ctx.obj = GlobalOptions(config=config, data_dir=data_dir, verbose=verbose, quiet=quiet)
@@ -414,7 +433,7 @@ def status(
         if report.healthy:
             typer.echo("healthy")
     else:
-        render.status(report.to_json())
+        render.status(report.to_json(), timezone=settings.timezone)
     if check and not report.healthy:
         raise Unhealthy(f"{len(report.reasons)} health problem(s)")
 
@@ -439,6 +458,9 @@ def stats(
         str, typer.Option("--by", help="day, week, month or season (Sep-May by default).")
     ] = "day",
     as_json: Annotated[bool, typer.Option("--json", help="JSON output, every column.")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column on a terminal (default: what fits 80).")
+    ] = False,
     write: Annotated[
         bool,
         typer.Option("--write", help="Also rewrite the YYYY-MM_summary.csv of these months."),
@@ -468,8 +490,8 @@ def stats(
     if as_json:
         typer.echo(render.to_json([row.to_json() for row in rows]))
         return
-    headers, cells = statistics.table_view(rows)
-    render.table(f"heat pump per {by} ({settings.timezone})", headers, cells)
+    headers, cells = statistics.table_view(rows, wide=wide or not sys.stdout.isatty())
+    render.table(f"heat pump per {by} ({settings.timezone})", headers, cells, compact=True)
 
 
 def _write_summaries(settings: Settings, rows: list[Any]) -> None:
@@ -542,46 +564,134 @@ def config(
     if as_json:
         typer.echo(render.to_json(values))
         return
+    file = str(settings.config_file) if settings.config_file else "none (defaults, env, flags)"
     render.table(
         "settings",
         ["setting", "value", "from"],
-        [[name, str(value), settings.sources.get(name, "")] for name, value in values.items()],
+        [["config file", file, ""]]
+        + [[name, str(value), settings.sources.get(name, "")] for name, value in values.items()],
     )
 
 
-@app.command()
-@_run("crontab")
-def crontab(
-    ctx: typer.Context,
-    check: Annotated[
-        bool,
-        typer.Option(
-            "--check",
-            help="Also make sure the jobs can run: exit 3 without a host, 7 if a data "
-            "folder cannot be created or written (the container's start-up check).",
-        ),
-    ] = False,
-) -> None:
-    """Print the supercronic crontab for this configuration (what the container runs).
+CheckOption = Annotated[
+    bool,
+    typer.Option(
+        "--check",
+        help="Also make sure the jobs can run, creating nothing: exit 3 without a host, 7 if "
+        "a data folder cannot be written (the container's start-up check).",
+    ),
+]
 
-    Polls every interval_sec, which must divide 3600 (exit 3 otherwise); times are UTC.
-    Example: luxlog crontab > crontab
-    """
+
+def _check_or_remind(settings: Settings, check: bool) -> None:
     from luxlog import schedule
 
-    settings = _settings(ctx)
-    state: GlobalOptions = ctx.obj or GlobalOptions()
-    global_args: list[str] = []  # the jobs must see the same settings as this command
-    if state.config is not None:
-        global_args += ["--config", str(state.config.absolute())]
-    if state.data_dir is not None:
-        global_args += ["--data-dir", str(state.data_dir.absolute())]
-    text = schedule.render(settings, global_args=global_args)
     if check:
         schedule.preflight(settings)
     elif not settings.host:
         log.warning("host: not set - every poll would exit 3 (set LUXLOG_HOST)")
+
+
+@app.command()
+@_run("crontab")
+def crontab(ctx: typer.Context, check: CheckOption = False) -> None:
+    """Print the supercronic crontab for this configuration (what the container runs).
+
+    Same as `schedule --format supercronic`. Polls every interval_sec, which must divide
+    3600 (exit 3 otherwise); times are UTC. Example: luxlog crontab > crontab
+    """
+    _print_supercronic(ctx, _settings(ctx), check)
+
+
+def _print_supercronic(ctx: typer.Context, settings: Settings, check: bool) -> None:
+    from luxlog import schedule
+
+    state: GlobalOptions = ctx.obj or GlobalOptions()
+    global_args: list[str] = []  # the jobs must see the same settings as this command
+    if settings.config_file is not None:
+        global_args += ["--config", str(settings.config_file)]
+    if state.data_dir is not None:
+        global_args += ["--data-dir", str(settings.data_dir)]
+    text = schedule.render(settings, global_args=global_args)
+    _check_or_remind(settings, check)
     typer.echo(text, nl=False)
+
+
+@app.command("schedule")
+@_run("schedule")
+def schedule_command(
+    ctx: typer.Context,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="systemd (timers), cron (a classic 5-field crontab) or supercronic."
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="systemd: write the unit files into this folder."),
+    ] = None,
+    install: Annotated[
+        bool,
+        typer.Option(
+            "--install",
+            help="Put the schedule in place: systemd user units (enabled and started), or "
+            "this user's crontab (luxlog's block replaced, other lines kept).",
+        ),
+    ] = False,
+    system: Annotated[
+        bool,
+        typer.Option("--system", help="systemd: system units in /etc/systemd/system (root)."),
+    ] = False,
+    check: CheckOption = False,
+) -> None:
+    """Print (or install) the jobs for systemd, cron or supercronic: one schedule, three forms.
+
+    Every form runs the container's jobs with absolute paths to luxlog and the config
+    file. Example: luxlog -c ~/luxlog/luxlog.yaml schedule --format systemd --install
+    """
+    import os
+
+    from luxlog import hostschedule
+
+    if fmt not in hostschedule.FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(hostschedule.FORMATS)}")
+    if output is not None and fmt != "systemd":
+        raise typer.BadParameter("--output is for --format systemd (cron prints to stdout)")
+    if system and fmt != "systemd":
+        raise typer.BadParameter("--system is for --format systemd")
+    if install and (fmt == "supercronic" or output is not None):
+        raise typer.BadParameter("--install works with --format systemd or cron, without --output")
+    settings = _settings(ctx)
+    if fmt == "supercronic":
+        _print_supercronic(ctx, settings, check)
+        return
+    _check_or_remind(settings, check)
+    if fmt == "cron":
+        block = hostschedule.render_cron(settings)
+        if install:
+            hostschedule.install_cron(block)
+            typer.echo("installed into your crontab (see it with: crontab -l)", err=True)
+        else:
+            typer.echo(block, nl=False)
+        return
+    user = (os.environ.get("SUDO_USER") or hostschedule.current_user()) if system else None
+    units = hostschedule.render_systemd(settings, user=user)
+    if install:
+        written = hostschedule.install_systemd(units, system=system, environ=os.environ)
+        typer.echo(f"installed and started the timers in {written[0].parent}", err=True)
+        if not system:
+            typer.echo(
+                "so that they run while you are logged out: sudo loginctl enable-linger "
+                + hostschedule.current_user(),
+                err=True,
+            )
+    elif output is not None:
+        for path in hostschedule.write_units(units, output):
+            typer.echo(str(path))
+    else:
+        for unit in units:
+            typer.echo(f"# ==> {unit.name} <==\n{unit.text}")
 
 
 @app.command()
@@ -606,22 +716,30 @@ def simulate(
 
     Example: luxlog simulate --port 8889 --fault fragmented
     """
-    from luxlog.simulator import FAULT_MODES, Simulator
+    from luxlog.simulator import CAPTURES, FAULT_MODES, Simulator
 
     if fault is not None and fault not in FAULT_MODES:
         raise typer.BadParameter(f"unknown fault {fault!r}; choose from {', '.join(FAULT_MODES)}")
-    simulator = Simulator(capture=capture, host=host, port=port, fault=fault).start()
-    log.info(
-        "simulated heat pump (%s%s) listening on %s:%d (Ctrl-C stops it)",
-        capture,
-        f", fault {fault}" if fault else "",
-        host,
-        simulator.port,
+    if capture not in CAPTURES:
+        raise typer.BadParameter(f"unknown capture {capture!r}; choose from {', '.join(CAPTURES)}")
+    try:
+        simulator = Simulator(capture=capture, host=host, port=port, fault=fault).start()
+    except OSError as exc:
+        raise typer.BadParameter(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (pick another --port, "
+            "or --port 0 for a free one)"
+        ) from None
+    # Plain lines on stderr, not log records: this is what a person at a terminal needs
+    # (the port to point luxlog at), whatever the log level.
+    typer.echo(
+        f"simulated heat pump ({capture}{f', fault {fault}' if fault else ''}) listening on "
+        f"{host}:{simulator.port} (Ctrl-C stops it)",
+        err=True,
     )
     try:
         simulator.serve_forever()
     except Interrupted:
-        log.info("simulator stopped")
+        typer.echo("simulator stopped", err=True)
 
 
 @app.command()
@@ -635,7 +753,7 @@ def demo(
         int, typer.Option("--hours", min=1, max=24 * 14, help="Simulated history to log.")
     ] = 72,
 ) -> None:
-    """Try luxlog without a heat pump: two simulated days through the whole pipeline.
+    """Try luxlog without a heat pump: three simulated days (--hours) through the pipeline.
 
     Starts the simulator, polls it once per simulated 5 minutes, then flushes, writes the
     roll-ups, statistics and a report, and checks health, in a fresh folder.

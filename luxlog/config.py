@@ -5,9 +5,17 @@ Precedence, lowest first::
     defaults  <  YAML file  <  LUXLOG_<FIELD> environment  <  command-line flags
 
 The YAML file is ``--config PATH``, else ``$LUXLOG_CONFIG``, else ``./luxlog.yaml`` if it
-exists. Relative paths in the file are relative to the file's directory (so a config
-file can sit next to its data); relative paths from the environment or flags are
-relative to the working directory.
+exists.
+
+Where data lives must not depend on the directory a command starts in: cron starts jobs
+in ``$HOME``, a user in the config folder, and each would otherwise see its own
+``luxlog-data``. So every path comes out absolute. Relative paths in the file, and the
+default ``data_dir`` (``luxlog-data``) when a file is used, are relative to the file's
+directory (a config file sits next to its data). Without a file the default is the
+platform's per-user data folder (``$XDG_DATA_HOME/luxlog``, i.e. ``~/.local/share/luxlog``
+on Linux). Relative paths from the environment or flags are taken against the working
+directory once, when typed, and from then on carried as absolute paths (the schedule
+renders them so).
 
 A missing or unwritable directory is *not* a config error: NAS mounts come and go, and
 the command that writes there reports it at run time.
@@ -56,6 +64,9 @@ class Settings:
     # Where each value came from ("default", a file path, "LUXLOG_X", "--flag"), for
     # messages and `luxlog config`.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # The YAML file that was read (absolute), so that scheduled jobs can name it even when
+    # it was found implicitly as ./luxlog.yaml.
+    config_file: Path | None = field(default=None, compare=False)
 
     @property
     def address(self) -> str:
@@ -71,7 +82,7 @@ class Settings:
         """Plain values, for `luxlog config --json` and the status report."""
         result: dict[str, Any] = {}
         for item in fields(self):
-            if item.name == "sources":
+            if item.name in ("sources", "config_file"):
                 continue
             value = getattr(self, item.name)
             if isinstance(value, Path):
@@ -114,6 +125,13 @@ def _host(value: Any) -> str:
 
 
 def _csv_time(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        # YAML 1.1 reads an unquoted 6:30 as the base-60 number 390.
+        hours, minutes = divmod(value, 60)
+        raise _Invalid(
+            f'must be a time of day HH:MM in quotes: write csv_time: "{hours:02d}:{minutes:02d}"'
+            " (unquoted, YAML reads H:MM as a number)"
+        )
     text = str(value).strip() if isinstance(value, str | int) else ""
     match = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
     if not match or int(match[1]) > 23 or int(match[2]) > 59:
@@ -155,7 +173,7 @@ def _paths(value: Any) -> tuple[Path, ...]:
 
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_CSV_PROFILES = ("default", "excel-de")
+_CSV_PROFILES = ("default", "excel", "excel-de")
 
 
 def _weekday(value: Any) -> str:
@@ -199,8 +217,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "cache_path": _path,
     "spool_dir": _path,
     "output_dirs": _paths,
-    "csv_retention_days": _int_in(1, None),
-    "cache_retention_days": _int_in(1, None),
+    # 0 keeps forever (retention.py): years of data are a setting, not a hack.
+    "csv_retention_days": _int_in(0, None),
+    "cache_retention_days": _int_in(0, None),
     "disk_max_percent": _int_in(1, 99),
     "weekly_day": _weekday,
     "csv_profile": _csv_profile,
@@ -230,6 +249,27 @@ def machine_timezone(environ: Mapping[str, str]) -> str:
     except OSError:
         pass
     return "UTC"
+
+
+def user_data_dir(environ: Mapping[str, str], platform: str | None = None) -> Path:
+    """The per-user data folder for luxlog when no config file anchors ``data_dir``.
+
+    XDG on Linux and other Unixes, the usual places on macOS and Windows. Written out
+    here rather than taken from a dependency: three lines do not earn one.
+    """
+    import sys
+
+    platform = sys.platform if platform is None else platform
+    home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
+    if platform == "darwin":
+        return home / "Library" / "Application Support" / "luxlog"
+    if platform == "win32":
+        base = environ.get("LOCALAPPDATA")
+        return (Path(base) if base else home / "AppData" / "Local") / "luxlog"
+    xdg = environ.get("XDG_DATA_HOME", "")
+    # The XDG spec: a relative XDG_DATA_HOME is invalid and must be ignored.
+    base_dir = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".local" / "share"
+    return base_dir / "luxlog"
 
 
 def find_config_file(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
@@ -291,8 +331,10 @@ def load(
     known = list(_PARSERS)
 
     path = find_config_file(config_file, environ) if read_files else None
-    base_dir = Path()
+    cwd = Path.cwd()
+    base_dir = cwd
     if path is not None:
+        path = cwd / path  # absolute: shown in messages and passed to scheduled jobs
         base_dir = path.parent
         for key, value in _read_yaml(path, problems).items():
             if key not in _PARSERS:
@@ -322,11 +364,12 @@ def load(
         except _Invalid as exc:
             problems.append(f"{name}: {exc} (got {value!r} from {source})")
             continue
-        if name in _PATH_FIELDS and source == str(path):
+        if name in _PATH_FIELDS:
+            anchor = base_dir if path is not None and source == str(path) else cwd
             if isinstance(parsed, tuple):
-                parsed = tuple(p if p.is_absolute() else base_dir / p for p in parsed)
-            elif not parsed.is_absolute():
-                parsed = base_dir / parsed
+                parsed = tuple(anchor / p for p in parsed)  # `/` keeps absolute paths
+            else:
+                parsed = anchor / parsed
         values[name] = parsed
         sources[name] = source
 
@@ -340,10 +383,16 @@ def load(
         except _Invalid:
             values["timezone"] = "UTC"
         sources["timezone"] = "this machine's time zone"
-    data_dir: Path = values.setdefault("data_dir", Settings.data_dir)
+    if "data_dir" not in values:
+        values["data_dir"] = (
+            base_dir / Settings.data_dir if path is not None else user_data_dir(environ)
+        )
+        if path is None:
+            sources["data_dir"] = "default (per-user data folder)"
+    data_dir: Path = values["data_dir"]
     values.setdefault("cache_path", data_dir / "cache.sqlite3")
     values.setdefault("spool_dir", data_dir / "spool")
     values.setdefault("output_dirs", (data_dir / "csv",))
     for name in _PARSERS:
         sources.setdefault(name, "default")
-    return Settings(**values, sources=sources)
+    return Settings(**values, sources=sources, config_file=path)

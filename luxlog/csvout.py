@@ -8,6 +8,11 @@ Profiles (``csv_profile``):
 * ``excel-de``: semicolon, decimal comma, UTF-8 with BOM (without it Excel guesses a legacy
   code page), local time without offset (``2025-10-26 02:30:00``), which a German Excel
   turns into a date-time cell. The fall-back hour then appears twice, in time order.
+* ``excel``: comma, decimal point, UTF-8 with BOM, local time ``2025-10-26 02:30:00``
+  (which Excel in an English locale makes a date-time cell; ISO 8601 with an offset it
+  keeps as text) and the UTC offset in a column of its own (``utc_offset``,
+  ``UTC+01:00``), so the fall-back hour's two halves stay apart. The offset is spelled
+  with ``UTC`` in front because a cell starting with ``+`` or ``-`` is read as a formula.
 
 Values come from :meth:`luxlog.heatpump.catalogue.Sensor.convert` only (units, booleans
 0/1, selection codes as integers, missing as an empty cell); a float is written as its
@@ -58,10 +63,15 @@ class Profile:
     decimal: str
     bom: bool
     utc_offset: bool  # ISO 8601 with offset; else local wall time "YYYY-MM-DD HH:MM:SS"
+    offset_column: bool = False  # local wall time, then a "utc_offset" column
+
+
+OFFSET_HEADER = "utc_offset"
 
 
 PROFILES: dict[str, Profile] = {
     "default": Profile("default", ",", ".", bom=False, utc_offset=True),
+    "excel": Profile("excel", ",", ".", bom=True, utc_offset=False, offset_column=True),
     "excel-de": Profile("excel-de", ";", ",", bom=True, utc_offset=False),
 }
 
@@ -174,7 +184,7 @@ def header_line(columns: Columns, profile: Profile) -> str:
     """The header row (quoted by the csv module should a name ever need it)."""
     buffer = io.StringIO()
     csv.writer(buffer, delimiter=profile.delimiter, lineterminator=LINE_END).writerow(
-        ["timestamp", *columns.names]
+        ["timestamp", *([OFFSET_HEADER] if profile.offset_column else []), *columns.names]
     )
     return buffer.getvalue()
 
@@ -184,7 +194,11 @@ def format_timestamp(timestamp_ms: int, zone: ZoneInfo, profile: Profile) -> str
     moment = datetime.fromtimestamp(timestamp_ms // 1000, tz=zone)
     if profile.utc_offset:
         return moment.isoformat()
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    local = moment.strftime("%Y-%m-%d %H:%M:%S")
+    if profile.offset_column:
+        offset = moment.isoformat()[19:] or "+00:00"
+        return f"{local}{profile.delimiter}UTC{offset}"
+    return local
 
 
 @dataclass

@@ -5,7 +5,7 @@ no heat pump, no config file (a config in the working directory is deliberately
 ignored), no free port 8889 (the simulator takes any free loopback port).
 
 A logger only shows what it is for after a day or two, so the demo does not wait: it
-polls the simulator once per simulated 5 minutes over the last two days (a fake clock
+polls the simulator once per simulated 5 minutes over the last three days (a fake clock
 drives both the simulated heat pump and luxlog's timestamps), then runs what cron would
 run - flush, ``rollup due``, statistics, the daily report and ``status``.
 """

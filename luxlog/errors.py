@@ -61,3 +61,13 @@ class Interrupted(LuxlogError):
     """SIGTERM or SIGINT arrived; raised between two Python steps, never mid-write."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+class NoData(LuxlogError):
+    """Nothing to show yet (no cache before the first flush, no samples that day).
+
+    Not a failure: the command says so in one plain line and exits 0, and writes nothing
+    (no empty table, no empty report).
+    """
+
+    exit_code = ExitCode.OK

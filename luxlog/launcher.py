@@ -148,4 +148,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(run_plain_poll(*plain))
     from luxlog.cli import app
 
-    app(args=args, prog_name="luxlog")
+    try:
+        try:
+            app(args=args, prog_name="luxlog")
+        finally:
+            # Output that fit in the buffer is written only now: a reader that has
+            # gone (`| head -1`) shows here rather than in the command.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        sys.exit(broken_pipe())
+
+
+def broken_pipe() -> int:
+    """The reader of stdout went away (``luxlog sensors | head -1``): end quietly.
+
+    Not an error - the reader had what it wanted - so exit 0 without a word. stdout is
+    pointed at /dev/null first, or Python's final flush would complain at exit.
+    """
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (an in-process test runner)
+        pass
+    return int(ExitCode.OK)

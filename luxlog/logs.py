@@ -3,6 +3,11 @@
 Format: ``2026-11-26T18:30:00Z WARNING poll: message`` - UTC time, so logs from a
 container and its host line up whatever their time zones; no colour or boxes, because
 they end up in files and mails, not terminals.
+
+Levels: on a terminal the default shows INFO (what a command did); anywhere else - cron,
+supercronic, systemd, a pipe - only warnings and errors, because cron mails whatever a
+job prints and a flush every 5 minutes must not mean a mail every 5 minutes. ``-v``
+shows INFO and DEBUG everywhere, ``-q`` only errors.
 """
 
 from __future__ import annotations
@@ -26,9 +31,22 @@ class _LineFormatter(logging.Formatter):
         return "\n".join("    " + line for line in text.splitlines())
 
 
-def setup(command: str, *, verbose: bool = False, quiet: bool = False) -> None:
-    """Route luxlog's loggers to stderr for one command run (idempotent)."""
-    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
+def default_level(interactive: bool) -> int:
+    """INFO for a person at a terminal, WARNING for cron and other unattended runs."""
+    return logging.INFO if interactive else logging.WARNING
+
+
+def setup(
+    command: str, *, verbose: bool = False, quiet: bool = False, interactive: bool | None = None
+) -> None:
+    """Route luxlog's loggers to stderr for one command run (idempotent).
+
+    ``interactive`` defaults to whether stderr is a terminal.
+    """
+    if interactive is None:
+        isatty = getattr(sys.stderr, "isatty", None)
+        interactive = bool(isatty and isatty())
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else default_level(interactive)
     root = logging.getLogger("luxlog")
     for handler in list(root.handlers):
         if getattr(handler, "_luxlog", False):

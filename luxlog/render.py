@@ -30,8 +30,13 @@ def table(
     rows: Iterable[Sequence[str]],
     *,
     stream: TextIO | None = None,
+    compact: bool = False,
 ) -> None:
-    """A Rich table on a terminal; tab-separated plain lines elsewhere (cron, pipes)."""
+    """A Rich table on a terminal; tab-separated plain lines elsewhere (cron, pipes).
+
+    ``compact``: no vertical rules or edge padding, so that many narrow columns fit an
+    80-column terminal without Rich cutting every cell short.
+    """
     stream = stream if stream is not None else sys.stdout
     if not stream.isatty():
         if title:
@@ -40,10 +45,15 @@ def table(
         for row in rows:
             stream.write("\t".join(row) + "\n")
         return
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    rich_table = Table(title=title)
+    rich_table = (
+        Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        if compact
+        else Table(title=title)
+    )
     for column in columns:
         rich_table.add_column(column)
     for row in rows:
@@ -73,13 +83,35 @@ def format_age(seconds: float | None) -> str:
     return format_duration(abs(seconds)) + suffix
 
 
-def _when(moment: str | None, age: float | None, missing: str) -> str:
-    return f"{moment} ({format_age(age)})" if moment else missing
+def local_time(moment: str | None, timezone: str | None) -> str:
+    """``2026-02-04 12:59:30 CET (2026-02-04T11:59:30.000Z)``: local time first, for people,
+    with the UTC time of the logs and ``--json`` beside it. Unchanged without a zone."""
+    if not moment or not timezone:
+        return moment or ""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    try:
+        local = datetime.fromisoformat(moment).astimezone(ZoneInfo(timezone))
+    except ValueError:
+        return moment
+    return f"{local:%Y-%m-%d %H:%M:%S %Z} ({moment})"
 
 
-def status_sections(data: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The ``status --json`` document as titled (label, text) rows for people."""
+def status_sections(
+    data: dict[str, Any], timezone: str | None = None
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The ``status --json`` document as titled (label, text) rows for people.
+
+    ``timezone``: times are shown in it, beside UTC.
+    """
     from luxlog.disk import format_bytes
+
+    def _t(moment: str | None) -> str:
+        return local_time(moment, timezone)
+
+    def _when(moment: str | None, age: float | None, missing: str) -> str:
+        return f"{_t(moment)}, {format_age(age)}" if moment else missing
 
     pump, spool, cache, rollups = data["heatpump"], data["spool"], data["cache"], data["rollups"]
     gap = pump["longest_gap_24h"]
@@ -93,11 +125,12 @@ def status_sections(data: dict[str, Any]) -> list[tuple[str, list[tuple[str, str
         ("failed polls (24 h)", str(pump["failed_polls_24h"])),
         (
             "last failure",
-            f"{failure['at']}: {failure['error']}" if failure else "none recorded",
+            f"{_t(failure['at'])}: {failure['error']}" if failure else "none recorded",
         ),
         (
             "longest gap (24 h)",
-            f"{format_age(gap['seconds']).removesuffix(' ago')} from {gap['start']} to {gap['end']}"
+            f"{format_age(gap['seconds']).removesuffix(' ago')} from {_t(gap['start'])} "
+            f"to {_t(gap['end'])}"
             if gap
             else "no samples yet",
         ),
@@ -126,8 +159,8 @@ def status_sections(data: dict[str, Any]) -> list[tuple[str, list[tuple[str, str
             ("path", cache["path"]),
             ("size", format_bytes(cache["size_bytes"])),
             ("samples", str(cache["samples"])),
-            ("oldest", cache["oldest"] or "empty"),
-            ("newest", cache["newest"] or "empty"),
+            ("oldest", _t(cache["oldest"]) or "empty"),
+            ("newest", _t(cache["newest"]) or "empty"),
             ("bytes per poll", "" if per_poll is None else f"{per_poll:.1f}"),
             (
                 "schema version",
@@ -139,7 +172,7 @@ def status_sections(data: dict[str, Any]) -> list[tuple[str, list[tuple[str, str
     rollup_rows: list[tuple[str, str]] = [
         (
             "last run",
-            rollups["last_run"]
+            _t(rollups["last_run"])
             or ("no `rollup due` run recorded" if written else "no roll-ups yet"),
         )
     ]
@@ -152,12 +185,12 @@ def status_sections(data: dict[str, Any]) -> list[tuple[str, list[tuple[str, str
         rollup_rows.append(
             (
                 f"last {kind}",
-                f"{facts['last_file']} (written {facts['written_at']})"
+                f"{facts['last_file']} (written {_t(facts['written_at'])})"
                 if facts["last_file"]
                 else "none written yet",
             )
         )
-        rollup_rows.append((f"next {kind} due", facts["next_due"] or ""))
+        rollup_rows.append((f"next {kind} due", _t(facts["next_due"])))
         if facts["overdue"]:
             rollup_rows.append((f"{kind} overdue", ", ".join(o["file"] for o in facts["overdue"])))
         for failed in facts["failed"]:
@@ -198,10 +231,12 @@ def status_sections(data: dict[str, Any]) -> list[tuple[str, list[tuple[str, str
     ]
 
 
-def status(data: dict[str, Any], *, stream: TextIO | None = None) -> None:
+def status(
+    data: dict[str, Any], *, stream: TextIO | None = None, timezone: str | None = None
+) -> None:
     """The status overview: Rich tables on a terminal, indented plain lines elsewhere."""
     stream = stream if stream is not None else sys.stdout
-    sections = status_sections(data)
+    sections = status_sections(data, timezone)
     if not stream.isatty():
         for title, rows in sections:
             stream.write(f"{title}\n")

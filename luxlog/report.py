@@ -27,7 +27,7 @@ import html
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from luxlog import __version__, registers
@@ -56,6 +56,7 @@ from luxlog.stats import (
     P_ENERGY_HEATING,
     P_ENERGY_HOT_WATER,
     Calendar,
+    Number,
     Period,
     PeriodStats,
     WriteResult,
@@ -691,12 +692,25 @@ def _legend(series: Sequence[Series]) -> str:
     return '<div class="legend">' + "".join(items) + "</div>"
 
 
-def _band_legend(bands: Sequence[Band]) -> str:
-    items = [
-        f'<span><span class="key band-key" style="background:{b.colour}"></span>'
-        f'{html.escape(b.label)} <span class="small">{b.hours:.2f} h</span></span>'
-        for b in bands
-    ]
+def _band_legend(bands: Sequence[Band], row: PeriodStats) -> str:
+    """The bands' keys with their hours - the cards' figures where a card shows one.
+
+    The bands are drawn from the sampled on/off states, which miss what happens between
+    two polls; the compressor card counts the controller's own run-time counter. One
+    page must not show two numbers for one thing, so the legend takes the card's.
+    """
+    from_cards: dict[str, Number] = {
+        "compressor": row.compressor_hours,
+        "evu_lock": row.evu_lock_hours,
+    }
+    items = []
+    for b in bands:
+        figure = from_cards.get(b.key)
+        hours = _fmt(figure, "h", 2) if figure is not None else f"{b.hours:.2f} h"
+        items.append(
+            f'<span><span class="key band-key" style="background:{b.colour}"></span>'
+            f'{html.escape(b.label)} <span class="small">{html.escape(hours)}</span></span>'
+        )
     return '<div class="legend">' + "".join(items) + "</div>"
 
 
@@ -769,7 +783,7 @@ def render_html(report: DayReport, calendar: Calendar) -> str:
             calendar,
             report.gaps,
         ),
-        _band_legend(report.bands),
+        _band_legend(report.bands, row),
         "<h2>Power</h2>",
         line_chart(
             "chart-power",
@@ -831,8 +845,19 @@ def build(
 def write_report(settings: Settings, day: date, *, now_ms: int | None = None) -> WriteResult:
     """Write ``YYYY-MM-DD_report.html`` for ``day`` into every output folder."""
     from luxlog.cache import Cache
+    from luxlog.errors import NoData
 
+    if not settings.cache_path.exists():
+        raise NoData(
+            f"no data yet: the cache {settings.cache_path} is created by the first flush "
+            "(every 5 minutes when scheduled; or run `luxlog flush`)"
+        )
     with Cache.open(settings.cache_path, readonly=True) as cache:
+        calendar = Calendar.from_settings(settings)
+        start, end = calendar.midnight_ms(day), calendar.midnight_ms(day + timedelta(days=1))
+        if not cache.count(start, end):
+            # An empty page looks like a broken heat pump; say it plainly instead.
+            raise NoData(f"no samples on {day}: no report written")
         report, calendar = build(cache, settings, day, now_ms=now_ms)
     content = render_html(report, calendar).encode("utf-8")
     return write_file(settings, report.file_name, content)

@@ -138,9 +138,21 @@ def local_date(now_ms: int, timezone: str) -> date:
     return datetime.fromtimestamp(now_ms / 1000, tz=ZoneInfo(timezone)).date()
 
 
+KEEP_FOREVER = 0  # a retention of 0 days keeps everything
+# Failed-poll notes follow csv_retention_days (they explain gaps in the CSVs still
+# there); with CSVs kept forever they are kept this long, as a heat pump switched off
+# for a summer would otherwise grow the file without end.
+FAILURES_DAYS_WHEN_FOREVER = 365
+
+
 def plan(settings: Settings, listings: list[Listing], *, now_ms: int) -> Plan:
     """Decide what expires; see the module docstring for each rule."""
-    keep_from = local_date(now_ms, settings.timezone) - timedelta(days=settings.csv_retention_days)
+    csv_days = settings.csv_retention_days
+    keep_from = (
+        date.min
+        if csv_days == KEEP_FOREVER
+        else local_date(now_ms, settings.timezone) - timedelta(days=csv_days)
+    )
     dirs = []
     for listing in listings:
         expired = tuple(item for item in listing.files if item.day < keep_from)
@@ -148,8 +160,12 @@ def plan(settings: Settings, listings: list[Listing], *, now_ms: int) -> Plan:
     return Plan(
         now_ms=now_ms,
         keep_csv_from=keep_from,
-        cache_before_ms=now_ms - settings.cache_retention_days * DAY_MS,
-        failures_before_ms=now_ms - settings.csv_retention_days * DAY_MS,
+        cache_before_ms=(
+            0  # no sample is older than 1970
+            if settings.cache_retention_days == KEEP_FOREVER
+            else now_ms - settings.cache_retention_days * DAY_MS
+        ),
+        failures_before_ms=now_ms - (csv_days or FAILURES_DAYS_WHEN_FOREVER) * DAY_MS,
         dirs=tuple(dirs),
     )
 
@@ -204,8 +220,8 @@ def _prune_dir(entry: DirPlan, keep_from: date, *, dry_run: bool) -> DirResult:
     result = DirResult(listing.directory, kept=entry.kept, missing=listing.missing)
     if listing.missing:
         # Not a failure: the first roll-up creates it. A NAS that is not mounted shows
-        # up in the roll-up's exit code instead.
-        log.warning("output dir %s does not exist: nothing to prune there", listing.directory)
+        # up in the roll-up's exit code instead - so no warning (a cron mail a day).
+        log.info("output dir %s does not exist: nothing to prune there", listing.directory)
         return result
     if listing.error is not None:
         result.problems.append(f"cannot read output dir {listing.directory}: {listing.error}")

@@ -165,10 +165,15 @@ def schedule_for(settings: Settings) -> Schedule:
     return Schedule.create(settings.csv_time, settings.timezone, settings.weekly_day)
 
 
+_FOREVER_DAYS = 100 * 366  # "no limit", as a number of days date arithmetic can take
+
+
 def lookback_days(settings: Settings) -> int:
     """How far back ``due`` catches up: older samples are pruned from the cache, and older
-    CSVs would be deleted by the next ``prune`` anyway."""
-    return min(settings.cache_retention_days, settings.csv_retention_days)
+    CSVs would be deleted by the next ``prune`` anyway. A retention of 0 (forever) sets
+    no limit: back to the first sample the cache holds."""
+    limits = [d for d in (settings.cache_retention_days, settings.csv_retention_days) if d > 0]
+    return min(limits, default=_FOREVER_DAYS)
 
 
 # -- bookkeeping -----------------------------------------------------------------------
@@ -212,7 +217,11 @@ def _save_record(
 ) -> None:
     """Store ``record`` for ``window`` (read-modify-write in one transaction)."""
     key = STATE_KEYS[window.kind]
-    cutoff = today - timedelta(days=settings.cache_retention_days + _KEEP_EXTRA_DAYS)
+    cutoff = (
+        date.min  # samples kept forever: so are the records of their windows
+        if settings.cache_retention_days == 0
+        else today - timedelta(days=settings.cache_retention_days + _KEEP_EXTRA_DAYS)
+    )
     with _cache_lock(settings), cache.atomic():
         records = _decode_records(cache.get_state(key))
         records[window.day] = record

@@ -48,10 +48,11 @@ Which intervals
 
 from __future__ import annotations
 
+import errno
+import logging
 import math
 import os
 import shlex
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,6 +62,8 @@ from zoneinfo import ZoneInfo
 from luxlog.config import Settings
 from luxlog.errors import ConfigError, StorageError
 from luxlog.locks import lock_dir
+
+log = logging.getLogger("luxlog")
 
 PROGRAM = "luxlog"
 HOUR_SEC = 3600
@@ -82,13 +85,62 @@ _REFERENCE_DAY = datetime(2026, 1, 15, 12, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
+class Timing:
+    """When a job starts, in UTC, independent of any cron dialect.
+
+    ``seconds`` within the minute, in minutes ``minute, minute + minute_step, ...`` of
+    every hour (``minute_step`` 60: once an hour), of hour ``hour`` (``None``: every
+    hour). supercronic, a classic 5-field crontab and systemd timers each render this
+    one description, so all three run the same jobs.
+    """
+
+    seconds: tuple[int, ...]
+    minute: int = 0
+    minute_step: int = 1
+    hour: int | None = None
+
+    def second_step(self) -> int | None:
+        """``k`` when the seconds are exactly 0, k, 2k, ... of a minute, else ``None``."""
+        if len(self.seconds) < 2 or self.seconds[0] != 0:
+            return None
+        step = self.seconds[1]
+        return step if 60 % step == 0 and self.seconds == tuple(range(0, 60, step)) else None
+
+    def minute_field(self) -> str:
+        """The minute field as cron and supercronic write it."""
+        return "*" if self.minute_step == 1 else _step(self.minute, self.minute_step, 60)
+
+    @property
+    def supercronic(self) -> str:
+        """The 7 fields of supercronic."""
+        step = self.second_step()
+        seconds = f"*/{step}" if step else ",".join(map(str, self.seconds))
+        hour = "*" if self.hour is None else str(self.hour)
+        return f"{seconds} {self.minute_field()} {hour} * * * *"
+
+
+@dataclass(frozen=True)
 class Job:
-    """One crontab line: when (7 cron fields), what (a shell command), and why."""
+    """One job: when, which luxlog command, and why. The one job table of every format."""
 
     name: str
-    schedule: str
-    command: str
+    timing: Timing
+    args: tuple[str, ...]  # the luxlog command and its options, e.g. ("rollup", "due")
     comment: str
+    global_args: tuple[str, ...] = ()
+    # The local time (hour, minute) a daily job means, for crontabs that run in the
+    # machine's local time (classic cron has no CRON_TZ).
+    local_time: tuple[int, int] | None = None
+
+    @property
+    def schedule(self) -> str:
+        """supercronic's 7 fields."""
+        return self.timing.supercronic
+
+    @property
+    def command(self) -> str:
+        """The shell command as the container's crontab runs it (``luxlog`` on PATH)."""
+        return shlex.join([PROGRAM, *self.global_args, *self.args])
 
     @property
     def line(self) -> str:
@@ -111,8 +163,8 @@ def check_interval(interval_sec: int, source: str = "the settings") -> None:
     )
 
 
-def poll_schedules(interval_sec: int) -> tuple[str, ...]:
-    """The 7-field schedules that together fire exactly every ``interval_sec``.
+def poll_timings(interval_sec: int) -> tuple[Timing, ...]:
+    """The timings that together fire exactly every ``interval_sec``.
 
     The poll times are the multiples of the interval counted from the top of the hour.
     They repeat every ``lcm(interval, 60)`` seconds, a whole number of minutes ``m``
@@ -126,12 +178,15 @@ def poll_schedules(interval_sec: int) -> tuple[str, ...]:
     seconds_by_offset: dict[int, list[int]] = {}
     for start in range(0, period, interval_sec):
         seconds_by_offset.setdefault(start // 60, []).append(start % 60)
-    if minutes_per_period == 1:  # the interval divides a minute: one plain step
-        return (f"{_step(0, interval_sec, 60)} * * * * * *",)
     return tuple(
-        f"{','.join(map(str, seconds))} {_step(offset, minutes_per_period, 60)} * * * * *"
+        Timing(tuple(seconds), minute=offset, minute_step=minutes_per_period)
         for offset, seconds in sorted(seconds_by_offset.items())
     )
+
+
+def poll_schedules(interval_sec: int) -> tuple[str, ...]:
+    """supercronic's 7-field schedules of :func:`poll_timings`."""
+    return tuple(timing.supercronic for timing in poll_timings(interval_sec))
 
 
 def _step(first: int, step: int, size: int) -> str:
@@ -150,48 +205,49 @@ def prune_time_utc(timezone: str) -> tuple[int, int]:
 
 
 def jobs(settings: Settings, *, global_args: Sequence[str] = ()) -> list[Job]:
-    """Every job of the container, in the order the crontab lists them."""
+    """Every job of the schedule, in the order the crontab lists them."""
     check_interval(settings.interval_sec, settings.sources.get("interval_sec", "the settings"))
-
-    def command(*args: str) -> str:
-        return shlex.join([PROGRAM, *global_args, *args])
-
+    options = tuple(global_args)
     result: list[Job] = []
-    schedules = poll_schedules(settings.interval_sec)
-    for index, schedule in enumerate(schedules):
-        if len(schedules) == 1:
+    timings = poll_timings(settings.interval_sec)
+    for index, timing in enumerate(timings):
+        if len(timings) == 1:
             comment = f"read the heat pump every {settings.interval_sec} s (interval_sec)"
         else:
             comment = (
                 f"read the heat pump every {settings.interval_sec} s (interval_sec), "
-                f"line {index + 1} of {len(schedules)}"
+                f"line {index + 1} of {len(timings)}"
             )
-        result.append(Job("poll", schedule, command("poll"), comment))
+        result.append(Job("poll", timing, ("poll",), comment, options))
     result.append(
         Job(
             "flush",
-            f"{JOB_SECOND} {_step(FLUSH_MINUTE, FLUSH_EVERY_MIN, 60)} * * * * *",
-            command("flush"),
+            Timing((JOB_SECOND,), FLUSH_MINUTE, FLUSH_EVERY_MIN),
+            ("flush",),
             f"move the spool into the cache every {FLUSH_EVERY_MIN} minutes",
+            options,
         )
     )
     result.append(
         Job(
             "rollup",
-            f"{JOB_SECOND} {_step(ROLLUP_MINUTE, FLUSH_EVERY_MIN, 60)} * * * * *",
-            command("rollup", "due"),
+            Timing((JOB_SECOND,), ROLLUP_MINUTE, FLUSH_EVERY_MIN),
+            ("rollup", "due"),
             f"write the CSV files that are due, {ROLLUP_MINUTE - FLUSH_MINUTE} minutes "
             "after each flush",
+            options,
         )
     )
     hour, minute = prune_time_utc(settings.timezone)
     result.append(
         Job(
             "prune",
-            f"{JOB_SECOND} {minute} {hour} * * * *",
-            command("prune"),
+            Timing((JOB_SECOND,), minute, 60, hour),
+            ("prune",),
             "prune old CSV files and cached samples once a day, at "
             f"{PRUNE_HOUR:02d}:{PRUNE_MINUTE:02d} standard time in {settings.timezone}",
+            options,
+            local_time=(PRUNE_HOUR, PRUNE_MINUTE),
         )
     )
     return result
@@ -214,11 +270,14 @@ def render(settings: Settings, *, global_args: Sequence[str] = ()) -> str:
 def preflight(settings: Settings) -> list[Path]:
     """Fail now, at container start, on what would make every job fail later.
 
-    Needs a host (exit 3 otherwise) and creates the data folders, checking that each is
-    writable (exit 7 otherwise). The usual cause in Docker is a bind-mounted folder that
-    the host created for root while the container runs as an unprivileged user, so the
-    message names the user. Returns the folders checked. This is the only function here
-    that touches the file system.
+    Needs a host (exit 3 otherwise) and checks that every data folder is writable, or
+    can be created by the first job that needs it (exit 7 otherwise). It creates nothing:
+    it is a check, run at every container start, and luxlog creates folders only inside
+    ``data_dir``. An output folder outside ``data_dir`` that does not exist (an unmounted
+    NAS share) gets a warning, not a refusal: polls must go on, and the roll-ups report
+    the folder until it is back. The usual cause of exit 7 in Docker is a bind-mounted
+    folder that the host created for root while the container runs as an unprivileged
+    user, so the message names the user. Returns the folders checked.
     """
     settings.require_host()
     folders = [
@@ -230,17 +289,39 @@ def preflight(settings: Settings) -> list[Path]:
     ]
     checked = list(dict.fromkeys(folders))
     for folder in checked:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=folder):
-                pass
-        except OSError as exc:
+        outside = not folder.is_relative_to(settings.data_dir)
+        if folder in settings.output_dirs and outside and not folder.exists():
+            log.warning(
+                "output dir %s does not exist: mount or create it (luxlog creates folders "
+                "only inside data_dir %s); roll-ups go to the other folders meanwhile",
+                folder,
+                settings.data_dir,
+            )
+            continue
+        problem = _unwritable(folder)
+        if problem is not None:
             raise StorageError(
-                f"cannot write {folder}: {exc.strerror}; luxlog runs as {_whoami()}: give "
+                f"cannot write {folder}: {problem}; luxlog runs as {_whoami()}: give "
                 "that user write access to the folder (e.g. chown -R on the host folder "
                 "mounted there, or run the container with --user set to its owner)"
-            ) from exc
+            )
     return checked
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why a job could not write in ``folder`` (creating it if need be), or ``None``.
+
+    Looks only: the folder itself if it exists, else the nearest ancestor that exists,
+    in which the job would create the missing part.
+    """
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        return os.strerror(errno.ENOTDIR)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return os.strerror(errno.EACCES) + ("" if probe == folder else f" (in {probe})")
+    return None
 
 
 def _whoami() -> str:

@@ -55,6 +55,7 @@ from zoneinfo import ZoneInfo
 
 from luxlog import registers
 from luxlog.energy import Account, Step, Tracker
+from luxlog.errors import NoData
 from luxlog.heatpump import catalogue
 from luxlog.rollup import Schedule
 from luxlog.sample import Sample
@@ -975,7 +976,9 @@ def default_range(
     if kind == "month":
         index = last.year * 12 + last.month - 1 - 11
         return date(index // 12, index % 12 + 1, 1), last
-    return date(last.year - 2, last.month, 1), last
+    # Two seasons: the one holding (or last before) ``last``, and the one before it.
+    year = last.year if last.month >= calendar.season_start_month else last.year - 1
+    return date(year - 1, calendar.season_start_month, 1), last
 
 
 def compute(
@@ -996,6 +999,11 @@ def compute(
     periods = [p for p in calendar.periods(kind, first, last) if p.start_ms < now]
     if not periods:
         return []
+    if not settings.cache_path.exists():
+        raise NoData(
+            f"no data yet: the cache {settings.cache_path} is created by the first flush "
+            "(every 5 minutes when scheduled; or run `luxlog flush`)"
+        )
     with Cache.open(settings.cache_path, readonly=True) as cache:
         if kind == "day":
             from luxlog.dayfigures import day_rows  # finished days stored by `rollup due`
@@ -1244,13 +1252,31 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def table_view(rows: Sequence[PeriodStats]) -> tuple[list[str], list[list[str]]]:
+# What fits an 80-column terminal: the figures owners ask for first. `stats --wide`
+# (and tab-separated output in a pipe) shows every column of TABLE_COLUMNS.
+NARROW_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("period", "period"),
+    ("outdoor_mean_c", "out °C"),
+    ("compressor_starts", "starts"),
+    ("compressor_hours", "comp h"),
+    ("heat_heating_kwh", "heat kWh"),
+    ("heat_hot_water_kwh", "hw kWh"),
+    ("electricity_kwh", "el kWh"),
+    ("cop", "COP"),
+    ("flags", "flags"),
+)
+
+
+def table_view(
+    rows: Sequence[PeriodStats], *, wide: bool = True
+) -> tuple[list[str], list[list[str]]]:
     """Headers and cell texts for the terminal table ('' for unknown values)."""
-    headers = [header for _, header in TABLE_COLUMNS]
+    columns = TABLE_COLUMNS if wide else NARROW_COLUMNS
+    headers = [header for _, header in columns]
     cells: list[list[str]] = []
     for row in rows:
         line: list[str] = []
-        for name, _ in TABLE_COLUMNS:
+        for name, _ in columns:
             value = getattr(row, name)
             if isinstance(value, list):
                 line.append(", ".join(value))

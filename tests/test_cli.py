@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import typer
 from typer.testing import CliRunner
@@ -123,6 +126,16 @@ def test_simulate_rejects_unknown_fault():
     assert "unknown fault" in result.output
 
 
+def test_simulate_errors_are_usage_errors_without_traceback(pump):
+    taken = invoke("simulate", "--port", str(pump.port))
+    assert taken.exit_code == 2, taken.output
+    assert f"cannot listen on 127.0.0.1:{pump.port}" in taken.output
+    nope = invoke("simulate", "--capture", "nope")
+    assert nope.exit_code == 2, nope.output
+    assert "unknown capture 'nope'" in nope.output
+    assert "Traceback" not in taken.output + nope.output
+
+
 def test_every_command_has_help_with_an_example():
     command = typer.main.get_command(app)
     for name, sub in command.commands.items():  # type: ignore[attr-defined]
@@ -232,3 +245,106 @@ def test_python_dash_m_works(env):
         [sys.executable, "-m", "luxlog", "--help"], capture_output=True, text=True, timeout=8
     )
     assert done.returncode == 0 and "poll" in done.stdout
+
+
+def test_version_is_the_installed_distributions():
+    from importlib.metadata import version
+
+    result = invoke("--version")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"luxlog {version('luxlog')}\n"
+
+
+def test_config_names_the_file_and_absolute_paths(tmp_path):
+    folder = tmp_path / "user"
+    folder.mkdir()
+    (folder / "luxlog.yaml").write_text("host: hp\n")
+    result = invoke("-c", "user/luxlog.yaml", "config", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["data_dir"] == str(folder / "luxlog-data")
+    table = invoke("-c", "user/luxlog.yaml", "config")
+    assert str(folder / "luxlog.yaml") in table.stdout
+
+
+def test_successful_runs_are_silent_under_cron_but_warnings_are_not(env, tmp_path):
+    assert invoke("poll", env=env).exit_code == 0
+    for args in (["flush"], ["rollup", "due"], ["prune"]):
+        result = invoke(*args, env=env)  # stderr is no terminal here, as under cron
+        assert (result.exit_code, result.output) == (0, ""), args
+    loud = invoke("-v", "flush", env=env)
+    assert "INFO flush: flushed 0 sample(s)" in loud.stderr
+    bad = invoke("-c", str(tmp_path / "missing.yaml"), "flush", env=env)
+    assert bad.exit_code == 3 and "ERROR" in bad.stderr
+
+
+def test_a_person_at_a_terminal_sees_info():
+    import logging
+
+    from luxlog import logs
+
+    logs.setup("x", interactive=True)
+    assert logging.getLogger("luxlog").level == logging.INFO
+    logs.setup("x", interactive=False)
+    assert logging.getLogger("luxlog").level == logging.WARNING
+
+
+def test_before_the_first_flush_stats_and_report_say_no_data_yet(tmp_path):
+    env = {"LUXLOG_DATA_DIR": str(tmp_path / "data")}
+    for args in (["stats"], ["stats", "--by", "season"], ["report"]):
+        result = invoke(*args, env=env)
+        assert result.exit_code == 0, result.output
+        assert result.stdout == ""
+        assert result.stderr.startswith("no data yet: the cache ")
+        assert "luxlog flush" in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_day_without_samples_gets_no_report(env, tmp_path):
+    assert invoke("poll", env=env).exit_code == 0
+    assert invoke("flush", env=env).exit_code == 0
+    result = invoke("report", "--date", "2020-01-01", env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "no samples on 2020-01-01: no report written\n"
+    assert not list((tmp_path / "data").rglob("*_report.html"))
+
+
+def test_check_only_commands_create_nothing(tmp_path):
+    folder = tmp_path / "u"
+    folder.mkdir()
+    (folder / "luxlog.yaml").write_text(
+        f"host: 192.0.2.5\noutput_dirs: [{tmp_path / 'nas' / 'heatpump'}]\n"
+    )
+    before = sorted(tmp_path.rglob("*"))
+    for args in (
+        ["config"],
+        ["status"],
+        ["status", "--json"],
+        ["status", "--check"],
+        ["prune", "--dry-run"],
+        ["sensors"],
+        ["crontab", "--check"],
+        ["schedule", "--format", "systemd", "--check"],
+        ["schedule", "--format", "cron", "--check"],
+    ):
+        result = invoke("-c", str(folder / "luxlog.yaml"), *args)
+        assert result.exit_code in (0, 6), (args, result.output)
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_status_shows_local_time_beside_utc(env):
+    assert invoke("poll", env=env).exit_code == 0
+    result = invoke("status", env={**env, "LUXLOG_TIMEZONE": "Europe/Berlin"})
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.stdout.splitlines() if "last successful poll" in x)
+    match = re.search(r"(\S+ \S+) (CET|CEST) \((\S+Z)\), ", line)
+    assert match, line
+    utc = datetime.fromisoformat(match[3])
+    local = utc.astimezone(ZoneInfo("Europe/Berlin"))
+    assert match[1] == local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_demo_help_says_what_the_demo_simulates():
+    from luxlog.demo import DEMO_HOURS
+
+    assert DEMO_HOURS == 72
+    assert "three simulated days" in " ".join(invoke("demo", "--help").stdout.split())

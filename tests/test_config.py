@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -27,10 +28,59 @@ def test_defaults_without_any_source(tmp_path, monkeypatch):
     assert settings.csv_retention_days == 30
     assert settings.cache_retention_days == 365
     assert settings.disk_max_percent == 90
-    assert settings.cache_path == Path("luxlog-data/cache.sqlite3")
-    assert settings.spool_dir == Path("luxlog-data/spool")
-    assert settings.output_dirs == (Path("luxlog-data/csv"),)
+    data = Path.home() / ".local/share/luxlog"  # no file: the per-user data folder
+    assert settings.data_dir == data
+    assert settings.cache_path == data / "cache.sqlite3"
+    assert settings.spool_dir == data / "spool"
+    assert settings.output_dirs == (data / "csv",)
     assert settings.sources["port"] == "default"
+
+
+def test_without_a_file_data_goes_to_the_xdg_data_folder(tmp_path):
+    settings = load(None, environ={"XDG_DATA_HOME": str(tmp_path / "xdg")})
+    assert settings.data_dir == tmp_path / "xdg" / "luxlog"
+    assert settings.config_file is None
+    # A relative XDG_DATA_HOME is invalid by the spec and ignored.
+    relative = load(None, environ={"XDG_DATA_HOME": "rel", "HOME": str(tmp_path)})
+    assert relative.data_dir == tmp_path / ".local/share/luxlog"
+
+
+def test_user_data_dir_on_other_platforms(tmp_path):
+    from luxlog.config import user_data_dir
+
+    home = {"HOME": str(tmp_path)}
+    assert user_data_dir(home, "darwin") == tmp_path / "Library/Application Support/luxlog"
+    assert user_data_dir(home, "win32") == tmp_path / "AppData/Local/luxlog"
+    local = {**home, "LOCALAPPDATA": str(tmp_path / "L")}
+    assert user_data_dir(local, "win32") == tmp_path / "L" / "luxlog"
+
+
+def test_data_never_depends_on_the_working_directory(tmp_path, monkeypatch):
+    folder = tmp_path / "luxlog-user"
+    folder.mkdir()
+    cfg = write(folder / "luxlog.yaml", "host: hp\noutput_dirs: [csv, /mnt/nas/heatpump]\n")
+    seen = set()
+    for cwd in (tmp_path, folder, Path("/")):
+        monkeypatch.chdir(cwd)
+        settings = load(Path(os.path.relpath(cfg, cwd)), environ={})
+        assert settings.config_file == cfg
+        seen.add((settings.data_dir, settings.cache_path, settings.spool_dir))
+        assert settings.output_dirs == (folder / "csv", Path("/mnt/nas/heatpump"))
+    assert seen == {
+        (folder / "luxlog-data", folder / "luxlog-data/cache.sqlite3", folder / "luxlog-data/spool")
+    }
+    # Implicitly found ./luxlog.yaml: the same folder, and the file is named absolutely.
+    monkeypatch.chdir(folder)
+    implicit = load(None, environ={})
+    assert implicit.config_file == cfg and implicit.data_dir == folder / "luxlog-data"
+
+
+def test_relative_paths_from_env_and_flags_become_absolute_once(tmp_path):
+    settings = load(None, environ={"LUXLOG_DATA_DIR": "./data"})
+    assert settings.data_dir == tmp_path / "data"
+    assert settings.spool_dir == tmp_path / "data" / "spool"
+    flagged = load(None, environ={}, overrides={"output_dirs": ("out",)})
+    assert flagged.output_dirs == (tmp_path / "out",)
 
 
 def test_precedence_defaults_file_env_flags(tmp_path):
@@ -104,15 +154,15 @@ def test_env_lists_and_paths(tmp_path):
         ("csv_time", "24:00", "csv_time: must be a time of day HH:MM"),
         ("csv_time", "07:60", "csv_time: must be a time of day HH:MM"),
         ("timezone", "Mars/Olympus", "timezone: unknown time zone"),
-        ("csv_retention_days", "0", "csv_retention_days: must be >= 1"),
-        ("cache_retention_days", "-5", "cache_retention_days: must be >= 1"),
+        ("csv_retention_days", "-1", "csv_retention_days: must be >= 0"),
+        ("cache_retention_days", "-5", "cache_retention_days: must be >= 0"),
         ("disk_max_percent", "100", "disk_max_percent: must be 1..99"),
         ("disk_max_percent", "0", "disk_max_percent: must be 1..99"),
         ("host", "http://x/y", "host: must be a host name or IP address"),
         ("output_dirs", ",", "output_dirs: must name at least one directory"),
         ("cache_path", " ", "cache_path: must be a file system path"),
         ("weekly_day", "someday", "weekly_day: must be a day of the week"),
-        ("csv_profile", "excel", "csv_profile: must be one of default, excel-de"),
+        ("csv_profile", "excel-fr", "csv_profile: must be one of default, excel, excel-de"),
     ],
 )
 def test_each_invalid_value_names_field_value_and_source(field, value, message):
@@ -213,3 +263,14 @@ def test_machine_timezone_sources(tmp_path):
     assert machine_timezone({"TZ": "Europe/Berlin"}) == "Europe/Berlin"
     assert machine_timezone({"TZ": ":UTC"}) == "UTC"
     assert isinstance(machine_timezone({}), str)
+
+
+def test_an_unquoted_time_in_yaml_says_to_quote_it(tmp_path):
+    cfg = write(tmp_path / "luxlog.yaml", "csv_time: 6:30\n")
+    with pytest.raises(ConfigError) as caught:
+        load(cfg, environ={})
+    assert caught.value.problems == [
+        'csv_time: must be a time of day HH:MM in quotes: write csv_time: "06:30" (unquoted, '
+        f"YAML reads H:MM as a number) (got 390 from {cfg})"
+    ]
+    assert load(write(cfg, 'csv_time: "6:30"\n'), environ={}).csv_time == "06:30"

@@ -43,7 +43,7 @@ def test_every_job_in_crontab_order_then_the_healthcheck(tmp_path: Path) -> None
             assert result.returncode == 0, f"{command}: exit {result.returncode}\n{result.stderr}"
 
     assert (logs / "cache.sqlite3").is_file()
-    assert (logs / "locks").is_dir() and (logs / "csv").is_dir()
+    assert (logs / "locks").is_dir()  # csv/ comes with the first roll-up that is due
     spooled = logs / "spool" / "current.jsonl"
     assert not spooled.exists() or spooled.read_text() == ""  # all flushed into the cache
     # Nothing was written outside the volume.

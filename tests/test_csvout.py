@@ -79,6 +79,24 @@ def test_excel_de_row_byte_for_byte():
     )
 
 
+def test_excel_rows_byte_for_byte_keep_the_repeated_hour_apart():
+    columns = Columns.build(len(CAPTURE.calculations), len(CAPTURE.parameters), SELECTED)
+    samples = [
+        sample_with(FALL_BACK_FIRST, VALUES, {3: 4}),
+        sample_with(FALL_BACK_SECOND, {**VALUES, 10: 449}, {3: 4}),
+    ]
+    data = text_of(samples, columns, "excel")
+    assert data == (
+        b"\xef\xbb\xbftimestamp,utc_offset,ID_WEB_Temperatur_TVL,ID_WEB_Temperatur_TA,"
+        b"ID_WEB_Temperatur_TWE,ID_WEB_VD1out,ID_WEB_WP_BZ_akt,ID_WEB_WMZ_Heizung,"
+        b"ID_WEB_LIN_HD,ID_Ba_Hz_akt\r\n"
+        b"2025-10-26 02:30:00,UTC+02:00,34.2,-5.2,,1,5,,12.34,4\r\n"
+        b"2025-10-26 02:30:00,UTC+01:00,44.9,-5.2,,1,5,,12.34,4\r\n"
+    )
+    utc = text_of([sample_with(FALL_BACK_FIRST, VALUES, {})], columns, "excel", ZoneInfo("UTC"))
+    assert b"\r\n2025-10-26 00:30:00,UTC+00:00," in utc
+
+
 def test_default_row_byte_for_byte_and_dst_offsets():
     columns = Columns.build(len(CAPTURE.calculations), len(CAPTURE.parameters), SELECTED)
     samples = [

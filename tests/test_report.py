@@ -226,12 +226,13 @@ def test_cli_report_writes_to_every_output_folder(tmp_path):
     for folder in ("csv", "nas"):
         text = (tmp_path / "data" / folder / "2026-03-29_report.html").read_text("utf-8")
         assert "Sunday 29 March 2026" in text
-    # Default: yesterday (no data: still a page that says so); a future day is refused.
+    # Default: yesterday (no data: no page, a plain line); a future day is refused.
     result = runner.invoke(app, ["report"], env=env)
     assert result.exit_code == 0, result.output
     now_ms = round(datetime.now(UTC).timestamp() * 1000)
     yesterday = BERLIN.local_date(now_ms) - timedelta(days=1)
-    assert (tmp_path / "data" / "nas" / f"{yesterday}_report.html").is_file()
+    assert result.stderr == f"no samples on {yesterday}: no report written\n"
+    assert not (tmp_path / "data" / "nas" / f"{yesterday}_report.html").exists()
     result = runner.invoke(app, ["report", "--date", "2999-01-01"], env=env)
     assert result.exit_code == 2 and "has not started yet" in result.output
 
@@ -334,3 +335,16 @@ def test_chromium_renders_the_report(tmp_path):
     assert console == []
     assert "<script" not in text.lower() and not re.search(r"\son[a-z]+\s*=", text)
     assert shown.stdout.count("data-series=") == len(parse(text).series())
+
+
+def test_cards_and_legend_show_the_same_compressor_hours():
+    period, samples = simulated(date(2026, 1, 20))
+    day = report.collect(samples, period, calendar=BERLIN, interval_sec=30, generated_ms=1)
+    text = report.render_html(day, BERLIN)
+    card = re.search(r'Compressor hours</div><div class="value">([^<]+)</div>', text)
+    legend = re.search(r'</span>Compressor <span class="small">([^<]+)</span>', text)
+    assert card and legend, "card or legend missing"
+    assert card[1] == legend[1] == f"{day.stats.compressor_hours:.2f} h"
+    # The sampled band differs from the counter here, so the test sees which one is shown.
+    sampled = next(b for b in day.bands if b.key == "compressor").hours
+    assert f"{sampled:.2f} h" != card[1]

@@ -393,14 +393,16 @@ def test_cli_dry_run_lists_and_keeps(tmp_path):
     old = write(tmp_path / "data" / "csv" / f"{today() - timedelta(days=31)}_daily.csv", 10)
     fresh = write(tmp_path / "data" / "csv" / f"{today() - timedelta(days=30)}_daily.csv", 10)
     env = {"LUXLOG_DATA_DIR": str(tmp_path / "data")}
-    result = runner.invoke(app, ["prune", "--dry-run"], env=env)
+    result = runner.invoke(app, ["-v", "prune", "--dry-run"], env=env)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [str(old)]
     assert (
         "would delete 1 roll-up file(s)" in result.stderr and "would free 10 bytes" in result.stderr
     )
     assert old.exists() and fresh.exists()
-    result = runner.invoke(app, ["prune"], env=env)
+    quiet = runner.invoke(app, ["prune", "--dry-run"], env=env)  # as cron runs it
+    assert (quiet.exit_code, quiet.stderr) == (0, "")
+    result = runner.invoke(app, ["-v", "prune"], env=env)
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert "deleted 1 roll-up file(s)" in result.stderr and "freed 10 bytes (10 B)" in result.stderr
@@ -420,3 +422,29 @@ def test_cli_exits_7_when_an_output_dir_cannot_be_read(tmp_path):
     assert "cannot read output dir" in result.stderr
     assert "prune left 1 problem(s)" in result.stderr
     assert not old.exists()
+
+
+def test_a_retention_of_0_keeps_csvs_and_samples_forever(tmp_path):
+    settings = make_settings(tmp_path, csv_retention_days=0, cache_retention_days=0)
+    ancient = write(tmp_path / "data" / "csv" / "2001-01-01_daily.csv", 10)
+    stamps = [NOW - day * DAY_MS for day in range(4000, 0, -30)]  # eleven years, monthly
+    with Cache.open(settings.cache_path) as cache:
+        cache.add_many(Sample(t, "h:1", (1, 5), (1, 2, 3)) for t in stamps)
+    old_note = note(NOW - 400 * DAY_MS)
+    failures = settings.spool_dir / "poll-failures.jsonl"
+    write(failures, 0).write_bytes(old_note + note(NOW - DAY_MS))
+    result = prune(settings, now_ms=NOW)
+    assert result.problems == [] and result.cache_samples == 0
+    assert ancient.exists()
+    with Cache.open(settings.cache_path, readonly=True) as cache:
+        assert cache.count() == len(stamps)
+    # Failure notes are small but not free: kept a year when CSVs are kept forever.
+    assert failures.read_bytes() == note(NOW - DAY_MS)
+
+
+def test_due_catches_up_without_limit_when_kept_forever(tmp_path):
+    from luxlog.rollups import lookback_days
+
+    assert lookback_days(make_settings(tmp_path, csv_retention_days=0)) == 365
+    forever = make_settings(tmp_path, csv_retention_days=0, cache_retention_days=0)
+    assert lookback_days(forever) > 100 * 365

@@ -507,7 +507,7 @@ def test_cli_daily_weekly_and_ranges(tmp_path):
     settings = settings_for(tmp_path)
     fill(settings, samples_between(ms(2025, 1, 1), ms(2025, 1, 14), 1_800_000))
     env = cli_env(tmp_path)
-    result = runner.invoke(app, ["rollup", "daily", "--date", "2025-01-05"], env=env)
+    result = runner.invoke(app, ["-v", "rollup", "daily", "--date", "2025-01-05"], env=env)
     assert result.exit_code == 0, result.output
     assert "1 written, 0 empty, 0 failed" in result.stderr
     result = runner.invoke(
@@ -555,7 +555,7 @@ def test_cli_due_exits_7_when_a_folder_fails(tmp_path):
     assert "roll-up(s) failed" in result.stderr
     assert len(files_in(tmp_path / "data" / "csv")) >= 2
     # Without a date: the latest daily window, rewritten in the folders that work.
-    result = runner.invoke(app, ["rollup", "daily"], env=cli_env(tmp_path))
+    result = runner.invoke(app, ["-v", "rollup", "daily"], env=cli_env(tmp_path))
     assert result.exit_code == 0, result.output
     latest = Schedule.create("07:00", "Europe/Berlin").latest_day(time.time_ns() // 1_000_000)
     assert f"wrote {latest}_daily.csv" in result.stderr
@@ -591,7 +591,7 @@ def test_two_concurrent_dues_write_each_file_once(tmp_path):
     now = time.time_ns() // 1_000_000
     settings = settings_for(tmp_path)
     fill(settings, samples_between(now - 5 * 86_400_000, now - 3_600_000, 1_800_000))
-    children = [luxlog(tmp_path, "rollup", "due") for _ in range(2)]
+    children = [luxlog(tmp_path, "-v", "rollup", "due") for _ in range(2)]
     outputs = [child.communicate(timeout=9)[1] for child in children]
     assert [child.returncode for child in children] == [0, 0], outputs
     wrote = [line for text in outputs for line in text.splitlines() if " wrote " in line]

@@ -213,11 +213,18 @@ def test_check_needs_a_host(tmp_path):
     assert result.stdout == ""
 
 
-def test_check_creates_the_data_folders(tmp_path):
-    env = {"LUXLOG_HOST": "192.0.2.1", "LUXLOG_DATA_DIR": str(tmp_path / "logs")}
+def test_check_creates_nothing_anywhere(tmp_path):
+    nas = tmp_path / "mnt" / "nas" / "heatpump"  # an unmounted share
+    env = {
+        "LUXLOG_HOST": "192.0.2.1",
+        "LUXLOG_DATA_DIR": str(tmp_path / "logs"),
+        "LUXLOG_OUTPUT_DIRS": f"{tmp_path / 'logs' / 'csv'},{nas}",
+    }
+    before = sorted(tmp_path.rglob("*"))
     result = runner.invoke(app, ["crontab", "--check"], env=env)
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["csv", "locks", "spool"]
+    assert sorted(tmp_path.rglob("*")) == before  # not even the data folder
+    assert f"output dir {nas} does not exist: mount or create it" in result.stderr
     assert result.stdout == schedule.render(settings(**env))
 
 

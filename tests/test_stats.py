@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -449,7 +450,13 @@ def test_default_ranges():
     assert stats.default_range("day", BERLIN, today, None, None) == (date(2026, 3, 2), today)
     assert stats.default_range("week", BERLIN, today, None, None)[0] == date(2026, 1, 25)
     assert stats.default_range("month", BERLIN, today, None, None)[0] == date(2025, 4, 1)
-    assert stats.default_range("season", BERLIN, today, None, None)[0] == date(2024, 3, 1)
+    # Two seasons, as help and README say: 2024/25 and the current 2025/26.
+    first, last = stats.default_range("season", BERLIN, today, None, None)
+    assert first == date(2024, 9, 1)
+    assert [p.label for p in BERLIN.periods("season", first, last)] == ["2024/25", "2025/26"]
+    summer = date(2026, 7, 1)  # between seasons: the last two
+    first, last = stats.default_range("season", BERLIN, summer, None, None)
+    assert [p.label for p in BERLIN.periods("season", first, last)] == ["2024/25", "2025/26"]
     # --to beyond today is cut to today; an explicit --from wins.
     assert stats.default_range("day", BERLIN, today, date(2026, 1, 1), date(2027, 1, 1)) == (
         date(2026, 1, 1),
@@ -658,9 +665,10 @@ def test_cli_stats_write_fails_with_7_for_an_unmounted_folder(tmp_path):
     assert result.exit_code == 7, result.output
 
 
-def test_cli_stats_without_a_cache_exits_7(tmp_path):
+def test_cli_stats_without_a_cache_says_no_data_yet(tmp_path):
     result = runner.invoke(app, ["stats"], env=env_for(tmp_path))
-    assert result.exit_code == 7, result.output
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("no data yet") and result.stdout == ""
 
 
 def test_cli_help_has_examples():
@@ -752,3 +760,31 @@ def test_a_summary_that_cannot_be_written_never_fails_the_rollup(tmp_path, monke
     with Cache.open(settings.cache_path) as cache:
         result = stats.after_daily_rollup(settings, cache, date(2026, 1, 11))
     assert result.written == [] and "2026-01_summary.csv not updated: cache" in caplog.text
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_default_table_fits_80_columns_and_wide_shows_all(tmp_path, monkeypatch):
+    from luxlog import render
+
+    monkeypatch.setenv("COLUMNS", "80")
+    settings = settings_for(tmp_path, interval_sec=300)
+    start = BERLIN.midnight_ms(date(2026, 3, 28))
+    simulate(settings, "bouni-2016-V3.78-MSW6", start, start + 2 * 24 * HOUR, 300_000)
+    rows = stats.compute(
+        settings, first=date(2026, 3, 27), last=date(2026, 3, 30), now_ms=start + 3 * 24 * HOUR
+    )
+    headers, cells = stats.table_view(rows, wide=False)
+    screen = _Terminal()
+    render.table("heat pump per day (Europe/Berlin)", headers, cells, stream=screen, compact=True)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", screen.getvalue())  # colour codes take no room
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in text and "2026-03-29" in text  # no cell cut short
+    assert any("dst-23h" in line for line in lines)
+    wide_headers, _ = stats.table_view(rows)
+    assert wide_headers == [header for _, header in stats.TABLE_COLUMNS]
+    assert len(wide_headers) > len(headers)
