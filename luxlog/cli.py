@@ -535,8 +535,15 @@ def config(
 
     Exit 3 with one line per problem when it is invalid. Example: luxlog config
     """
-    from luxlog import render
+    import os
 
+    from luxlog import bareenv, render
+
+    # The container's start-up log line on the reference logger's names (HOST, ...).
+    names = bareenv.resolve(os.environ)
+    note = bareenv.describe(names)
+    if note is not None:
+        (log.warning if names.ignored else log.info)("%s", note)
     settings = _settings(ctx)
     values = settings.as_dict()
     if as_json:
