@@ -213,89 +213,170 @@ def to_raw(definition: Any, value: Any) -> int:
     raise _Unconvertible(f"not a {type(definition).__name__} value")
 
 
+# Where the parameters begin in a row's text. Inside a JSON string every '"' is escaped
+# ('\\"'), so this comma-space-quote can only be the boundary between two members.
+_PARAMETERS_START = ', "parameters.'
+
+
+class _Broken(ValueError):
+    """A row's JSON is not an object of values."""
+
+
+def _parse(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError):  # JSONDecodeError and undecodable bytes alike
+        raise _Broken("not JSON") from None
+    if not isinstance(data, dict):
+        raise _Broken("not an object")
+    return data
+
+
 class _Decoder:
-    """Turns parsed rows into vectors, converting only values that changed since the
-    previous row: consecutive polls differ in a few dozen of ~1,300 values, and this
-    keeps a 30-day import to seconds of Python work beside ``json.loads``."""
+    """Turns rows into vectors with as little Python work per row as possible.
+
+    Consecutive polls differ in a few dozen of ~1,300 values, and the parameters (the
+    settings: ~80 % of a row's text) mostly not at all. So a row's text is cut where the
+    parameters begin, a part whose text equals the previous row's is not parsed again,
+    and of the others only values that changed are converted. ``json.loads`` of the
+    calculations is then most of the cost (``bench/reference_import.py``).
+    """
 
     def __init__(self, result: ImportResult) -> None:
         self._keys = _Keys()
         self._result = result
-        self._shape: list[str] = []
-        self._registers: list[_Register | None] = []
+        self._texts: list[str] = []  # the previous row's parts
+        self._parts: list[tuple[list[str], list[Any]]] = []  # their keys and values
+        self._registers: list[_Register | None] = []  # by position over all parts
         self._values: list[Any] = []
         self._vectors: tuple[list[int], list[int]] = ([], [])
         self._nulls: tuple[set[int], set[int]] = (set(), set())
-        self._bad: dict[int, str] = {}  # key position -> reason, for values stored as missing
+        self._bad: dict[int, str] = {}  # position -> reason, for values stored as missing
+        self._shape: list[str] = []
         self._not_stored: list[str] = []  # keys of this shape that name no register
+        # What the last _finish found, reused while no value changed that could alter it.
+        self._dirty = True
+        self._missing: list[str] = []  # keys stored as missing in the current row
+        self._ends = (0, 0)
+
+    def row(self, text: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The vectors of one row's ``data_json``; ``_Broken`` when it has none."""
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        if not isinstance(text, str):
+            raise _Broken("not text")
+        split = text.find(_PARAMETERS_START)
+        texts = [text[:split] + "}", "{" + text[split + 2 :]] if split > 0 else [text]
+        try:
+            parts = self._parts_of(texts)
+        except _Broken:
+            if len(texts) == 1:
+                raise
+            texts = [text]  # not json.dumps' layout after all: the whole text decides
+            parts = self._parts_of(texts)
+        keys: list[str] = []
+        for part_keys, _ in parts:
+            keys += part_keys
+        reshaped = keys != self._shape
+        if reshaped:
+            self._reshape(keys)
+        offset = 0
+        for number, (part_keys, values) in enumerate(parts):
+            unchanged = (
+                not reshaped and number < len(self._texts) and self._texts[number] == texts[number]
+            )
+            if not unchanged:
+                self._convert(offset, values)
+            offset += len(part_keys)
+        self._texts = texts
+        self._parts = parts
+        return self._finish()
+
+    def _parts_of(self, texts: list[str]) -> list[tuple[list[str], list[Any]]]:
+        parts = []
+        for number, text in enumerate(texts):
+            if number < len(self._texts) and self._texts[number] == text:
+                parts.append(self._parts[number])
+            else:
+                data = _parse(text)
+                parts.append((list(data), list(data.values())))
+        return parts
 
     def _reshape(self, keys: list[str]) -> None:
         self._shape = keys
         self._registers = [self._keys.get(key) for key in keys]
         self._values = [_Fresh] * len(keys)  # nothing equals it: every value converts
         lengths = [0, 0]
-        for register in self._registers:
-            if register is not None:
-                lengths[register.section] = max(lengths[register.section], register.index + 1)
-        self._vectors = ([NOT_AVAILABLE] * lengths[0], [NOT_AVAILABLE] * lengths[1])
-        # Indices no key covers count as "trailing null" until a key sets them.
         covered: tuple[set[int], set[int]] = (set(), set())
         for register in self._registers:
             if register is not None:
+                lengths[register.section] = max(lengths[register.section], register.index + 1)
                 covered[register.section].add(register.index)
+        self._vectors = ([NOT_AVAILABLE] * lengths[0], [NOT_AVAILABLE] * lengths[1])
+        # Indices no key covers count as "trailing null" until a key sets them.
         self._nulls = (
             set(range(lengths[0])) - covered[0],
             set(range(lengths[1])) - covered[1],
         )
         self._bad = {}
+        self._dirty = True
         self._not_stored = [
             key for key, register in zip(keys, self._registers, strict=True) if register is None
         ]
 
-    def vectors(self, data: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        keys = list(data)
-        values = list(data.values())
-        if keys != self._shape:
-            self._reshape(keys)
+    def _convert(self, offset: int, values: list[Any]) -> None:
+        """Convert the values of one part (at ``offset``) that changed."""
         registers = self._registers
-        for position in compress(range(len(values)), map(ne, values, self._values)):
+        previous = self._values[offset : offset + len(values)]
+        for position in compress(range(offset, offset + len(values)), map(ne, values, previous)):
             register = registers[position]
+            value = values[position - offset]
+            self._values[position] = value
             if register is None:
                 continue
-            value = values[position]
             vector = self._vectors[register.section]
             nulls = self._nulls[register.section]
-            self._bad.pop(position, None)
+            # _finish recomputes only when which keys are missing (or why) changes: the
+            # controller clock, stored as text, changes in every row but stays missing.
+            was_reason = self._bad.pop(position, None)
+            was_null = register.index in nulls
             nulls.discard(register.index)
             try:
                 vector[register.index] = to_raw(register.definition, value)
+                if was_reason is not None or was_null:
+                    self._dirty = True
             except _Unconvertible as exc:
                 vector[register.index] = NOT_AVAILABLE
                 if value is None:
                     nulls.add(register.index)
-                self._bad[position] = str(exc)
-        self._values = values
-        result = self._result
-        result.not_stored.update(self._not_stored)
-        calcs = self._trimmed(0)
-        params = self._trimmed(1)
-        for position, reason in self._bad.items():
-            register = registers[position]
-            assert register is not None
-            length = len(calcs) if register.section == 0 else len(params)
-            if register.index < length:  # a trailing null was never sent: not counted
-                key = keys[position]
-                result.unconvertible[key] += 1
-                result.reasons[key] = reason
-        return calcs, params
+                reason = self._bad[position] = str(exc)
+                if reason != was_reason or was_null != (value is None):
+                    self._dirty = True
 
-    def _trimmed(self, section: int) -> tuple[int, ...]:
-        vector = self._vectors[section]
+    def _finish(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        result = self._result
+        if self._dirty:
+            self._ends = (self._end(0), self._end(1))
+            self._missing = []
+            for position, reason in self._bad.items():
+                register = self._registers[position]
+                assert register is not None
+                if register.index < self._ends[register.section]:  # trailing: never sent
+                    key = self._shape[position]
+                    self._missing.append(key)
+                    result.reasons[key] = reason
+            self._dirty = False
+        result.not_stored.update(self._not_stored)
+        result.unconvertible.update(self._missing)
+        return tuple(self._vectors[0][: self._ends[0]]), tuple(self._vectors[1][: self._ends[1]])
+
+    def _end(self, section: int) -> int:
+        """The vector's length without its trailing nulls (registers never sent)."""
         nulls = self._nulls[section]
-        end = len(vector)
+        end = len(self._vectors[section])
         while end and end - 1 in nulls:
             end -= 1
-        return tuple(vector[:end])
+        return end
 
 
 class _FreshType:
@@ -431,14 +512,10 @@ def _sample(
         _broken(result, timestamp)
         return None
     try:
-        data = json.loads(text)
-    except (TypeError, ValueError):  # JSONDecodeError and undecodable bytes alike
+        calcs, params = decoder.row(text)
+    except _Broken:
         _broken(result, timestamp)
         return None
-    if not isinstance(data, dict):
-        _broken(result, timestamp)
-        return None
-    calcs, params = decoder.vectors(data)
     if not calcs and not params:
         _broken(result, timestamp)
         return None

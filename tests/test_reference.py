@@ -141,19 +141,24 @@ def test_broken_rows_are_skipped_and_counted_and_odd_keys_handled(tmp_path):
                 (START + 1030, "[1, 2]"),
                 (START + 1060, "{}"),
                 (START + 1090, json.dumps(quirky, default=str)),
+                (START + 1120, '{"calculations.ID_WEB_Temperatur_TVL": oops, "parameters.X": 1}'),
+                # Another writer's layout (no spaces): parsed whole, same values.
+                (START + 1150, json.dumps(quirky, default=str, separators=(",", ":"))),
             ],
         )
     connection.close()
     settings = settings_in(tmp_path)
     result = reference.import_reference(settings, source)
-    assert (result.rows, result.added, result.broken) == (10, 7, 3)
-    assert result.first_broken == [START + 1000, START + 1030, START + 1060]
-    assert result.not_stored == {"visibilities.ID_Visi_NieAnzeigen": 1, "parameters.Nonsense": 1}
-    last = cached(settings)[-1]
-    assert last.timestamp_ms == round((START + 1090) * 1000)
-    assert last.calculations[0] == calcs[0] and last.parameters == params
+    assert (result.rows, result.added, result.broken) == (12, 8, 4)
+    assert result.first_broken == [START + 1000, START + 1030, START + 1060, START + 1120]
+    assert result.not_stored == {"visibilities.ID_Visi_NieAnzeigen": 2, "parameters.Nonsense": 2}
+    quirk, compact = cached(settings)[-2:]
+    assert quirk.timestamp_ms == round((START + 1090) * 1000)
+    assert compact.timestamp_ms == round((START + 1150) * 1000)
+    assert quirk.calculations[0] == calcs[0] and quirk.parameters == params
+    assert compact.calculations == quirk.calculations and compact.parameters == params
     text = "\n".join(result.summary())
-    assert "3 broken row(s) skipped" in text and "visibilities.ID_Visi_NieAnzeigen" in text
+    assert "4 broken row(s) skipped" in text and "visibilities.ID_Visi_NieAnzeigen" in text
 
 
 def test_to_raw_inverts_luxtronik_exactly_or_refuses():
