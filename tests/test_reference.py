@@ -144,21 +144,25 @@ def test_broken_rows_are_skipped_and_counted_and_odd_keys_handled(tmp_path):
                 (START + 1120, '{"calculations.ID_WEB_Temperatur_TVL": oops, "parameters.X": 1}'),
                 # Another writer's layout (no spaces): parsed whole, same values.
                 (START + 1150, json.dumps(quirky, default=str, separators=(",", ":"))),
+                (START + 1180, json.dumps(quirky, default=str).encode()),  # stored as a BLOB
+                ("yesterday", json.dumps(quirky, default=str)),  # text in the REAL column
+                (START + 1210, 42),
             ],
         )
     connection.close()
     settings = settings_in(tmp_path)
     result = reference.import_reference(settings, source)
-    assert (result.rows, result.added, result.broken) == (12, 8, 4)
-    assert result.first_broken == [START + 1000, START + 1030, START + 1060, START + 1120]
-    assert result.not_stored == {"visibilities.ID_Visi_NieAnzeigen": 2, "parameters.Nonsense": 2}
-    quirk, compact = cached(settings)[-2:]
+    assert (result.rows, result.added, result.broken) == (15, 9, 6)
+    assert result.first_broken == [START + t for t in (1000, 1030, 1060, 1120, 1210)]
+    assert result.not_stored == {"visibilities.ID_Visi_NieAnzeigen": 3, "parameters.Nonsense": 3}
+    quirk, compact, blob = cached(settings)[-3:]
+    assert blob.calculations == quirk.calculations and blob.parameters == params
     assert quirk.timestamp_ms == round((START + 1090) * 1000)
     assert compact.timestamp_ms == round((START + 1150) * 1000)
     assert quirk.calculations[0] == calcs[0] and quirk.parameters == params
     assert compact.calculations == quirk.calculations and compact.parameters == params
     text = "\n".join(result.summary())
-    assert "4 broken row(s) skipped" in text and "visibilities.ID_Visi_NieAnzeigen" in text
+    assert "6 broken row(s) skipped" in text and "visibilities.ID_Visi_NieAnzeigen" in text
 
 
 def test_to_raw_inverts_luxtronik_exactly_or_refuses():
@@ -199,9 +203,12 @@ def test_cli_imports_and_reports_bad_sources_in_one_line(tmp_path):
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
     missing = tmp_path / "missing.db"
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database, but long enough to look like one" * 100)
     for path, message in (
         (other, "is not the reference logger's cache (it has no table sensor_data)"),
         (missing, "does not exist"),
+        (garbage, "cannot be read: file is not a database"),
     ):
         result = runner.invoke(app, ["--data-dir", data, "import", "--from-reference", str(path)])
         assert result.exit_code == 7, result.output
