@@ -411,7 +411,7 @@ def _open_source(path: Path) -> sqlite3.Connection:
         connection.close()
         raise StorageError(
             f"{path} is not the reference logger's cache (it has no table {TABLE}); "
-            "give the file its CACHE_PATH names"
+            "give the file the reference logger's CACHE_PATH names"
         )
     return connection
 
@@ -498,7 +498,8 @@ def import_reference(
                     batch.append(sample)
                 if _is_time(timestamp):  # text in a REAL column sorts after every number
                     last = timestamp
-            _commit(cache, lock, settings, batch, bookmark, last, result)
+            if batch or last != after:  # a run that found nothing new writes nothing
+                _commit(cache, lock, settings, batch, bookmark, last, result)
     finally:
         connection.close()
     return result
