@@ -251,3 +251,36 @@ def test_a_sigkilled_import_rerun_holds_every_row_once(tmp_path):
     stamps = [s.timestamp_ms for s in cached(settings)]
     assert stamps == sorted(set(stamps)) == [round(at * 1000) for at, _, _ in rows]
     assert os.path.exists(settings.cache_path)
+
+
+def test_change_tracking_gives_what_a_fresh_decode_of_each_row_gives():
+    """Rows decoded in a stream (only changed parts and values converted) equal each row
+    decoded on its own: settings changing and back, a code luxtronik does not know, a
+    register appearing, the controller's layout without spaces."""
+    from dumps import vectors
+
+    calcs, params = (list(v) for v in vectors(CAPTURES[0]))
+    texts = []
+    for step in range(8):
+        c, p = list(calcs), list(params)
+        if step in (2, 3):
+            p[2] += 10  # hot water setpoint changed, then back
+        if step == 3:
+            c[80] = 99  # operating mode luxtronik has no label for: null
+        if step >= 5:
+            c.append(7)  # a newer firmware sends one more calculation
+        c[10] += step  # flow temperature moves every poll
+        row = reference_db.decoded(c, p)
+        if step >= 5:  # a key appears: a new shape, while the parameters' text stays
+            row = {"calculations.300": 5, **row}
+        separators = (",", ":") if step == 6 else (", ", ": ")
+        texts.append(json.dumps(row, default=str, separators=separators))
+    streamed = reference._Decoder(reference.ImportResult(Path("x")))
+    for text in texts:
+        alone = reference._Decoder(reference.ImportResult(Path("y"))).row(text)
+        assert streamed.row(text) == alone
+    assert alone[0][10] == calcs[10] + 7 and len(alone[0]) == 301 and alone[0][300] == 5
+    assert alone[0][len(calcs)] == 7 and alone[1] == tuple(params)
+    assert reference._Decoder(reference.ImportResult(Path("z"))).row(texts[3])[0][80] == (
+        NOT_AVAILABLE
+    )
