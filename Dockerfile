@@ -50,12 +50,15 @@ RUN arch="${TARGETARCH:-$(dpkg --print-architecture)}" \
     && chmod 0755 /supercronic
 
 FROM ${PYTHON_IMAGE}
+# LUXLOG_CONTAINER: here a .env of the reference logger's bare names (HOST, PORT, ...)
+# works as it is (luxlog/bareenv.py); outside the image those names are ignored.
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_ROOT_USER_ACTION=ignore \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    LUXLOG_DATA_DIR=/app/logs
+    LUXLOG_DATA_DIR=/app/logs \
+    LUXLOG_CONTAINER=1
 # Dependencies exactly as locked (same versions and files on every architecture; wheels
 # only, so nothing is compiled), then luxlog's own wheel - a regular install, not editable.
 # pip compiles the .py files at install time; the polls then start from bytecode.

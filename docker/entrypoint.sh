@@ -30,6 +30,7 @@ version=$(python3 -c 'from importlib.metadata import version; print(version("lux
     2>/dev/null || echo "(version unknown)")
 say "luxlog $version starting; settings:"
 # Every setting with where it came from, into `docker logs`; exit 3 if any is invalid.
+# Also the one line on the reference logger's bare names (HOST, ...) if the .env has them.
 luxlog config || exit $?
 # Exit 3 without a host or with an interval cron cannot keep; 7 if a folder is not
 # writable. Written next to its final place and renamed, so supercronic never reads half.

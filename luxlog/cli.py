@@ -370,6 +370,33 @@ def _progress(description: str) -> Any:
     return RichProgress(description)
 
 
+@app.command("import")
+@_run("import")
+def import_history(
+    ctx: typer.Context,
+    from_reference: Annotated[
+        Path,
+        typer.Option(
+            "--from-reference",
+            help="The reference logger's SQLite cache (its CACHE_PATH, e.g. cache.db).",
+        ),
+    ],
+) -> None:
+    """Add the reference logger's history to the cache, as raw integers.
+
+    Idempotent and resumable: a second run adds nothing, a killed run continues where
+    it stopped. Values with no exact raw integer (text, unknown types) are stored as
+    missing and named. Example: luxlog import --from-reference /app/logs/cache.db
+    """
+    from luxlog.reference import import_reference
+
+    settings = _settings(ctx)
+    with _progress("importing reference history") as progress:
+        result = import_reference(settings, from_reference, progress=progress)
+    for line in result.summary():  # the command's answer: shown even when logging is quiet
+        typer.echo(line)
+
+
 @app.command()
 @_run("prune")
 def prune(
@@ -557,8 +584,16 @@ def config(
 
     Exit 3 with one line per problem when it is invalid. Example: luxlog config
     """
-    from luxlog import render
+    import os
 
+    from luxlog import bareenv, render
+
+    # The container's start-up log line on the reference logger's names (HOST, ...): a
+    # warning, so that it shows in `docker logs` where luxlog is otherwise quiet.
+    names = bareenv.resolve(os.environ)
+    note = bareenv.describe(names)
+    if note is not None:
+        log.warning("%s", note)
     settings = _settings(ctx)
     values = settings.as_dict()
     if as_json:

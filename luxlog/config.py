@@ -4,6 +4,9 @@ Precedence, lowest first::
 
     defaults  <  YAML file  <  LUXLOG_<FIELD> environment  <  command-line flags
 
+(in the container, a bare ``HOST``, ``PORT``, ... counts as its ``LUXLOG_*`` variable
+when that is not set: ``bareenv.py``.)
+
 The YAML file is ``--config PATH``, else ``$LUXLOG_CONFIG``, else ``./luxlog.yaml`` if it
 exists.
 
@@ -342,9 +345,14 @@ def load(
                 continue
             raw[key] = (value, str(path))
 
+    # In the container, the reference logger's bare names (HOST, ...) stand in for
+    # LUXLOG_* variables that are not set; see bareenv.py.
+    from luxlog import bareenv
+
+    raw.update(bareenv.resolve(environ).values)
     env_names = {ENV_PREFIX + name.upper(): name for name in _PARSERS}
     for var, value in environ.items():
-        if not var.startswith(ENV_PREFIX) or var == ENV_CONFIG:
+        if not var.startswith(ENV_PREFIX) or var in (ENV_CONFIG, bareenv.CONTAINER_MARKER):
             continue
         if var not in env_names:
             hint = _did_you_mean(var, list(env_names))
