@@ -12,12 +12,14 @@ The order of steps is what makes a SIGKILL at any instant harmless:
 A crash before 3 leaves the segment in place and the next flush reads it again; the
 cache ignores timestamps it already holds, so nothing is doubled. A failure of the
 cache (disk full, corrupt file, lock) raises before 3, so the spool keeps everything.
-Lines that do not parse go to the spool's quarantine with one warning each.
+Lines that are not valid samples (see ``luxlog.spool``) go to the spool's quarantine
+with one warning each; what a file contains never makes a flush fail.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,15 +81,20 @@ def _batches(samples: Iterator[Sample]) -> Iterator[list[Sample]]:
         yield batch
 
 
-def flush(settings: Settings, *, progress: Progress | None = None) -> FlushResult:
+def flush(
+    settings: Settings, *, progress: Progress | None = None, now_ms: int | None = None
+) -> FlushResult:
     """Move every complete spooled sample into the cache; see the module docstring.
 
     ``progress(done, total)`` is called in spool lines (one line is one sample).
+    ``now_ms`` (default: the wall clock at the start) is the clock no sample may be
+    ahead of.
     Raises ``Busy`` (a lock held past ``timeout_sec``) or ``StorageError``; in both
     cases every sample not yet committed is still in the spool.
     """
     watch(settings, "flush")  # disk full: StorageError before any lock, rename or write
     spool = Spool(settings.spool_dir)
+    now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     result = FlushResult()
     with hold(cache_lock_path(settings.data_dir), timeout=settings.timeout_sec, what="the cache"):
         with hold(
@@ -102,7 +109,7 @@ def flush(settings: Settings, *, progress: Progress | None = None) -> FlushResul
         with Cache.open(settings.cache_path, busy_timeout_sec=settings.timeout_sec) as cache:
             for number, segment in enumerate(segments):
                 report = SegmentRead(segment)
-                for batch in _batches(spool.read(segment, report)):
+                for batch in _batches(spool.read(segment, report, now_ms=now_ms)):
                     added = cache.add_many(batch)
                     result.samples_read += len(batch)
                     result.samples_added += added
