@@ -40,6 +40,7 @@ so one poisoned line can never stop the lines after it):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -306,6 +307,31 @@ class Spool:
     def append(self, sample: Sample) -> None:
         """Append one sample (caller holds the spool lock)."""
         append_line(self.current, encode_line(sample))
+
+    def append_alone(self, sample: Sample) -> Path:
+        """Write ``sample`` as a one-line segment of its own, without the spool lock.
+
+        For a poll that holds a sample but cannot get the lock in time: the file is
+        written under a name flushes ignore, fsynced, then renamed into a segment name,
+        so a flush sees it whole or not at all. Returns the segment's path.
+        """
+        stamp = time.time_ns() // 1_000_000
+        name = f"{SEGMENT_PREFIX}{stamp:015d}-p{os.getpid()}"
+        temp = self.directory / f".{name}.tmp"
+        target = self.directory / f"{name}.jsonl"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with temp.open("wb") as handle:
+                handle.write(encode_line(sample))
+                handle.flush()
+                os.fsync(handle.fileno())
+            temp.replace(target)
+            _fsync_dir(self.directory)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
+            raise StorageError(f"cannot write spool file {target}: {exc.strerror}") from exc
+        return target
 
     def segments(self) -> list[Path]:
         """Segments waiting to be ingested, oldest first."""
