@@ -80,7 +80,10 @@ class BadLine(ValueError):
 def format_timestamp(timestamp_ms: int) -> str:
     """UTC ISO 8601 with milliseconds and a ``Z``: readable and sortable."""
     moment = datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{timestamp_ms % 1000:03d}Z"
+    # The year by hand: strftime's %Y drops leading zeros on glibc (year 1 -> "1").
+    return (
+        f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.") + f"{timestamp_ms % 1000:03d}Z"
+    )
 
 
 def parse_timestamp(text: str) -> int:
