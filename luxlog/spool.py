@@ -69,6 +69,7 @@ FUTURE_TOLERANCE_MS = 5 * 60_000
 # ("-2147483648") plus a comma each, and room for the rest of the record. A real line is
 # ~10 kB, so this rejects absurd lines long before memory is at risk.
 MAX_LINE_BYTES = 2 * MAX_VALUES * 12 + 4096
+MAX_HOST_CHARS = 300  # a DNS name is at most 253 characters, plus ":port"
 # How much of an over-long line the quarantine keeps: enough to see what it was.
 _KEPT_PREFIX_BYTES = 4096
 
@@ -137,6 +138,10 @@ def decode_line(line: bytes) -> Sample:
     stamp = record.get("t")
     if not isinstance(host, str) or not isinstance(stamp, str):
         raise BadLine("'host' or 't' missing")
+    # The host goes into SQLite and CSVs: a lone surrogate cannot be encoded there, and
+    # a control character would break a CSV row; a real "host:port" is short and plain.
+    if len(host) > MAX_HOST_CHARS or not host.isprintable():
+        raise BadLine(f"'host' is not a host:port ({host[:40]!r})")
     try:
         timestamp_ms = parse_timestamp(stamp[:40])
     except (ValueError, OverflowError):
