@@ -69,6 +69,8 @@ FUTURE_TOLERANCE_MS = 5 * 60_000
 # ("-2147483648") plus a comma each, and room for the rest of the record. A real line is
 # ~10 kB, so this rejects absurd lines long before memory is at risk.
 MAX_LINE_BYTES = 2 * MAX_VALUES * 12 + 4096
+_FIRST_MS = -62_135_596_800_000  # 0001-01-01T00:00:00.000Z
+_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 MAX_HOST_CHARS = 300  # a DNS name is at most 253 characters, plus ":port"
 # How much of an over-long line the quarantine keeps: enough to see what it was.
 _KEPT_PREFIX_BYTES = 4096
@@ -92,7 +94,11 @@ def parse_timestamp(text: str) -> int:
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         raise ValueError(f"timestamp without a UTC offset: {text!r}")
-    return round(moment.timestamp() * 1000)
+    result = round(moment.timestamp() * 1000)
+    # An offset can move a time past year 1 or 9999 in UTC, which no date can show.
+    if not _FIRST_MS <= result <= _LAST_MS:
+        raise ValueError(f"timestamp outside the years 1..9999 in UTC: {text!r}")
+    return result
 
 
 def encode_line(sample: Sample) -> bytes:

@@ -69,7 +69,8 @@ POISON: dict[str, tuple[bytes, str]] = {
     "1999": (line_with(t="1999-12-31T23:59:59.999Z"), "before 2000"),
     "tomorrow": (line_with(t="2025-11-27T00:00:00.000Z"), "ahead of the clock"),
     "2100": (line_with(t="2100-01-01T00:00:00.000Z"), "ahead of the clock"),
-    "year 10000": (line_with(t="9999-12-31T23:59:59.999+-1:00"), "bad timestamp"),
+    "year 10000": (line_with(t="9999-12-31T23:59:59.999-01:00"), "bad timestamp"),
+    "year 0": (line_with(t="0001-01-01T00:00:00.000+01:00"), "bad timestamp"),
     "lone surrogate": (b'{"v":1,"t":"\\ud800","host":"h"}\n', "bad timestamp"),
     "lone surrogate host": (
         line_with().replace(HOST.encode(), b"\\udc80"),
