@@ -61,14 +61,18 @@ def poll(
     """Read the heat pump once and spool the sample, all within ``interval_sec``.
 
     ``started`` is the ``time.monotonic()`` at which the process began, so start-up time
-    counts against the budget too.
+    counts against the budget too. Outcomes: the sample is appended to the spool; or,
+    when a flush holds the spool lock until the budget ends, written to a segment of its
+    own (never dropped); or the poll fails with its cause noted: ``HeatPumpError`` (the
+    controller did not answer properly, exit 4), ``Busy`` (another process held the heat
+    pump until too little time was left, exit 5) or ``StorageError`` (exit 7).
     """
     settings.require_host()
     watch(settings, "poll")  # warns when nearly full, never stops a poll (a line is ~10 kB)
     started = time.monotonic() if started is None else started
     deadline = started + settings.interval_sec - SAFETY_MARGIN_SEC
-    # The hard end: the next scheduled poll starts here. Writing the sample and noting a
-    # failure may use the safety margin, never more.
+    # The hard end, 0.1 s before the next scheduled poll starts: writing the sample and
+    # noting a failure may use the rest of the safety margin, never more.
     end = started + settings.interval_sec - SAFETY_MARGIN_SEC / 5
 
     def left(until: float) -> float:
