@@ -3,13 +3,14 @@
 Importing the launcher (logging, dataclasses, pathlib) takes ~10 ms and Typer ~60 ms; a
 SIGTERM or SIGINT in that window used to end the process with -15 (or -2 and a
 ``KeyboardInterrupt`` traceback) instead of the documented 130. So this module imports
-nothing but ``signal`` and ``sys`` and installs a handler first: until a command installs
-its own (``launcher.prepare``), nothing has been written, so leaving at once is safe.
-What remains is the interpreter's own start-up before any luxlog code runs.
+nothing but ``os``, ``signal`` and ``sys`` and installs a handler first: until a command
+installs its own (``launcher.prepare``), nothing has been written, so leaving at once is
+safe. What remains is the interpreter's own start-up before any luxlog code runs.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from types import FrameType
@@ -18,7 +19,11 @@ INTERRUPTED = 130  # ExitCode.INTERRUPTED, not imported: this module must load i
 
 
 def _early(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(INTERRUPTED)
+    # Not ``raise SystemExit``: a signal that arrives while importlib runs a weakref
+    # callback would have its exception "ignored", and the command would go on as if no
+    # signal had come. Nothing is written before a command installs its own handler, so
+    # there is nothing to finish or flush.
+    os._exit(INTERRUPTED)
 
 
 def main() -> None:
