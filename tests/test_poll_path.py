@@ -176,3 +176,23 @@ def test_the_entry_point_handles_signals_before_importing_anything_of_luxlog(
     monkeypatch.setattr(os, "_exit", exits.append)
     luxlog.start._early(signal.SIGTERM, None)
     assert exits == [130]
+
+
+def test_a_sample_that_cannot_be_kept_anywhere_is_a_storage_failure_within_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from luxlog.errors import StorageError
+
+    monkeypatch.setattr(luxlog.poll, "SAFETY_MARGIN_SEC", 0.25)
+    with Simulator() as pump:
+        settings = settings_in(
+            tmp_path, host="127.0.0.1", port=pump.port, interval_sec=5, spool_dir=tmp_path / "f"
+        )
+        (tmp_path / "f").write_text("a file where the spool folder should be")
+        started = time.monotonic() - 4.45
+        with (
+            hold(spool_lock_path(settings.data_dir), timeout=1, what="a stuck flush"),
+            pytest.raises(StorageError, match="sample read but not spooled: the spool is in use"),
+        ):
+            poll(settings, started=started)
+        assert time.monotonic() <= started + 5
