@@ -45,13 +45,18 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class FlushResult:
-    """What one flush did; ``bad_lines`` holds (segment file name, line number, reason)."""
+    """What one flush did; ``bad_lines`` holds (segment file name, line number, reason).
+
+    ``bad_lines`` lists at most ``spool.REPORTED_BAD_LINES`` per segment; ``bad_count``
+    counts every line set aside.
+    """
 
     segments: int = 0
     samples_read: int = 0
     samples_added: int = 0
     duplicates: int = 0
     bad_lines: list[tuple[str, int, str]] = field(default_factory=list)
+    bad_count: int = 0
 
 
 def _count_lines(path: Path) -> int:
@@ -115,7 +120,7 @@ def flush(
                     result.samples_added += added
                     result.duplicates += len(batch) - added
                     if progress is not None:
-                        progress(lines_before + report.samples + len(report.bad_lines), total)
+                        progress(lines_before + report.samples + report.bad_count, total)
                 for line, reason in report.bad_lines:
                     log.warning(
                         "spool %s line %d: %s; moved to %s",
@@ -125,6 +130,14 @@ def flush(
                         spool.quarantine_dir / segment.name,
                     )
                     result.bad_lines.append((segment.name, line, reason))
+                if report.bad_count > len(report.bad_lines):
+                    log.warning(
+                        "spool %s: %d more bad line(s) not listed; all are in %s",
+                        segment,
+                        report.bad_count - len(report.bad_lines),
+                        spool.quarantine_dir / segment.name,
+                    )
+                result.bad_count += report.bad_count
                 # Only now: every sample of the segment is committed (or was already).
                 spool.remove(segment)
                 result.segments += 1

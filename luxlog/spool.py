@@ -71,6 +71,7 @@ FUTURE_TOLERANCE_MS = 5 * 60_000
 MAX_LINE_BYTES = 2 * MAX_VALUES * 12 + 4096
 _FIRST_MS = -62_135_596_800_000  # 0001-01-01T00:00:00.000Z
 _LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+REPORTED_BAD_LINES = 100  # per segment, in SegmentRead.bad_lines (and log warnings)
 MAX_HOST_CHARS = 300  # a DNS name is at most 253 characters, plus ":port"
 # How much of an over-long line the quarantine keeps: enough to see what it was.
 _KEPT_PREFIX_BYTES = 4096
@@ -249,7 +250,10 @@ class SegmentRead:
 
     path: Path
     samples: int = 0
-    bad_lines: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+    # (line number, reason) of the first ``REPORTED_BAD_LINES``; ``bad_count`` counts all,
+    # so a segment of millions of junk lines costs no memory (the quarantine has them).
+    bad_lines: list[tuple[int, str]] = field(default_factory=list)
+    bad_count: int = 0
 
 
 class _QuarantineFile:
@@ -407,7 +411,9 @@ class Spool:
                         except BadLine as exc:
                             reason = str(exc)
                     if reason is not None:
-                        report.bad_lines.append((number, reason))
+                        report.bad_count += 1
+                        if len(report.bad_lines) < REPORTED_BAD_LINES:
+                            report.bad_lines.append((number, reason))
                         quarantine.add(
                             {
                                 "segment": segment.name,

@@ -24,6 +24,7 @@ from luxlog.heatpump.protocol import MAX_VALUES, MIN_CALCULATIONS, MIN_PARAMETER
 from luxlog.sample import Sample
 from luxlog.spool import (
     FUTURE_TOLERANCE_MS,
+    REPORTED_BAD_LINES,
     SegmentRead,
     Spool,
     encode_line,
@@ -201,6 +202,22 @@ def test_randomly_damaged_lines_never_make_flush_fail(tmp_path: Path) -> None:
     spool.directory.mkdir(parents=True)
     spool.current.write_bytes(b"".join(lines))
     result = flush(settings, now_ms=NOW)
-    assert result.samples_read + len(result.bad_lines) == len(lines)
-    assert len(result.bad_lines) > 300  # most damage is caught...
+    assert result.samples_read + result.bad_count == len(lines)
+    assert result.bad_count > 300  # most damage is caught...
     assert spool.segments() == []  # ...and nothing is stuck
+
+
+def test_a_segment_of_junk_lines_is_counted_not_listed(tmp_path: Path) -> None:
+    settings = settings_in(tmp_path)
+    spool = Spool(settings.spool_dir)
+    spool.append(Sample(int(time.time() * 1000) - 60_000, HOST, CALC, PARAM))
+    with spool.current.open("ab") as handle:
+        handle.write(b"junk\n" * 3000)
+    env = {"LUXLOG_DATA_DIR": str(settings.data_dir)}
+    result = runner.invoke(app, ["flush"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "1 new, 0 already cached, 3000 bad line(s)" in result.stderr
+    assert "2900 more bad line(s) not listed" in result.stderr
+    assert result.stderr.count("WARNING") == REPORTED_BAD_LINES + 1
+    (kept,) = spool.quarantine_dir.glob("*.jsonl")
+    assert len(kept.read_text().splitlines()) == 3000
