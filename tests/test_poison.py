@@ -221,3 +221,25 @@ def test_a_segment_of_junk_lines_is_counted_not_listed(tmp_path: Path) -> None:
     assert result.stderr.count("WARNING") == REPORTED_BAD_LINES + 1
     (kept,) = spool.quarantine_dir.glob("*.jsonl")
     assert len(kept.read_text().splitlines()) == 3000
+
+
+def test_samples_at_the_wire_limit_are_read_back_quickly(tmp_path: Path) -> None:
+    """The widest valid samples (10,000 values, all changing) once took minutes to read
+    back from one hour's chunk, stalling the roll-up of their day (quadratic decode)."""
+    rng = random.Random(4)
+    samples = [
+        Sample(
+            NOW - 3_600_000 + i * 30_000,
+            HOST,
+            tuple(rng.getrandbits(32) - 2**31 for _ in range(MAX_VALUES)),
+            tuple(rng.getrandbits(32) - 2**31 for _ in range(MAX_VALUES)),
+        )
+        for i in range(6)
+    ]
+    path = tmp_path / "cache.sqlite3"
+    with Cache.open(path) as cache:
+        assert cache.add_many(samples) == 6
+    begun = time.monotonic()
+    with Cache.open(path, readonly=True) as cache:
+        assert list(cache.query(0, 2**62)) == samples
+    assert time.monotonic() - begun < 1.0  # was ~10 s
