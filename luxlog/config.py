@@ -35,6 +35,9 @@ ENV_CONFIG = "LUXLOG_CONFIG"
 DEFAULT_CONFIG_NAME = "luxlog.yaml"
 MAX_CONFIG_BYTES = 1 << 20  # a real luxlog.yaml is ~2 kB
 _MAX_DIGITS = 12  # no setting needs a bigger number; int() of thousands of digits raises
+# 100 years: longer retention means "keep everything", and a cut-off before year 1
+# would overflow every date computed from it.
+MAX_RETENTION_DAYS = 36_500
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -231,8 +234,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "cache_path": _path,
     "spool_dir": _path,
     "output_dirs": _paths,
-    "csv_retention_days": _int_in(1, None),
-    "cache_retention_days": _int_in(1, None),
+    "csv_retention_days": _int_in(1, MAX_RETENTION_DAYS),
+    "cache_retention_days": _int_in(1, MAX_RETENTION_DAYS),
     "disk_max_percent": _int_in(1, 99),
     "weekly_day": _weekday,
     "csv_profile": _csv_profile,

@@ -97,6 +97,9 @@ def test_the_fast_poll_path_refuses_them_the_same_way(
     [
         ("LUXLOG_PORT", "9" * 5000, "port: must be 1..65535 (got '99999999999999999999"),
         ("LUXLOG_RETRIES", "-" + "1" * 100, "retries: must be 0..10"),
+        # A cut-off before year 1 broke prune and status with an OverflowError:
+        ("LUXLOG_CACHE_RETENTION_DAYS", "99999999999", "must be 1..36500"),
+        ("LUXLOG_CSV_RETENTION_DAYS", "3000000", "must be 1..36500"),
         ("LUXLOG_DATA_DIR", "/data\n* * * * * * * touch /pwned", "without control characters"),
         ("LUXLOG_OUTPUT_DIRS", "/a,/b\tc", "without control characters"),
     ],
@@ -121,3 +124,14 @@ def test_a_newline_in_a_path_flag_never_reaches_the_crontab(tmp_path: Path, flag
 def test_the_crontab_renderer_refuses_control_characters_itself() -> None:
     with pytest.raises(ConfigError, match="control characters"):
         schedule.render(Settings(host="h"), global_args=["--config", "/a\n* * * * * * * x"])
+
+
+def test_the_longest_retention_works_with_every_command_that_uses_it(tmp_path: Path) -> None:
+    env = {
+        "LUXLOG_DATA_DIR": str(tmp_path / "data"),
+        "LUXLOG_CACHE_RETENTION_DAYS": "36500",
+        "LUXLOG_CSV_RETENTION_DAYS": "36500",
+    }
+    for command in (["prune"], ["status"]):
+        result = runner.invoke(app, command, env=env)
+        assert result.exit_code == 0, (command, result.output)
