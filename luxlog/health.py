@@ -531,8 +531,8 @@ def _recent_failures(path: Path, since_ms: int) -> tuple[int, int | None, str | 
         try:
             record = json.loads(line)
             at = parse_timestamp(str(record["t"]))
-        except (ValueError, KeyError, TypeError):
-            continue  # the cut first line, a torn last line, or junk
+        except (ValueError, KeyError, TypeError, RecursionError):
+            continue  # the cut first line, a torn last line, or junk (even deeply nested)
         if at >= since_ms:
             count += 1
         if last_ms is None or at >= last_ms:

@@ -104,3 +104,23 @@ def test_status_shows_the_quarantine_count_and_the_newest_reason(tmp_path: Path)
     assert "ahead of the clock" in data["spool"]["quarantine_newest_reason"]
     text = runner.invoke(app, ["status"], env=env)
     assert "quarantined lines" in text.stdout and "(newest: dated " in text.stdout
+
+
+def test_poisoned_failure_notes_break_neither_status_nor_prune(tmp_path: Path) -> None:
+    settings = settings_in(tmp_path)
+    notes = settings.spool_dir / "poll-failures.jsonl"
+    notes.parent.mkdir(parents=True)
+    recent = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 60))
+    notes.write_bytes(
+        b"[" * 100_000
+        + b"\n"
+        + b'{"t":"9999-12-31T23:59:59.999-01:00","error":"x"}\n'
+        + f'{{"t":"{recent}","host":"h:1","error":"no answer"}}\n'.encode()
+    )
+    env = {"LUXLOG_DATA_DIR": str(settings.data_dir)}
+    status = runner.invoke(app, ["status", "--json"], env=env)
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.stdout)["heatpump"]["failed_polls_24h"] == 1
+    prune = runner.invoke(app, ["prune"], env=env)
+    assert prune.exit_code == 0, prune.output
+    assert notes.read_bytes().count(b"\n") == 1  # the junk is dropped, the note kept
