@@ -58,7 +58,12 @@ def test_a_well_formed_but_short_reply_is_a_misbehaving_controller(
     assert expected in failures_path(settings_in(tmp_path)).read_text()
 
 
-def test_heatpump_lock_won_too_late_is_busy_not_a_heatpump_failure(tmp_path: Path) -> None:
+def test_heatpump_lock_won_too_late_is_busy_not_a_heatpump_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "Too late" made 1 s, so a timer that fires late on a loaded machine still lands in
+    # the window between "too late to read" and "never got the lock".
+    monkeypatch.setattr(luxlog.poll, "MIN_ATTEMPT_SEC", 1.0)
     with Simulator() as pump:
         settings = settings_in(tmp_path, host="127.0.0.1", port=pump.port, interval_sec=5)
         lock = heatpump_lock_path(settings.data_dir, settings.host, settings.port)
@@ -72,9 +77,9 @@ def test_heatpump_lock_won_too_late_is_busy_not_a_heatpump_failure(tmp_path: Pat
         holder = threading.Thread(target=other_poll)
         holder.start()
         taken.wait(2)
-        # 0.3 s of budget left; the other process lets go after 0.2 s: too late to read.
-        started = time.monotonic() - 5 + luxlog.poll.SAFETY_MARGIN_SEC + 0.3
-        threading.Timer(0.2, release.set).start()
+        # 1.2 s of budget left; the other process lets go after 0.3 s: too late to read.
+        started = time.monotonic() - 5 + luxlog.poll.SAFETY_MARGIN_SEC + 1.2
+        threading.Timer(0.3, release.set).start()
         with pytest.raises(Busy, match="too little of this poll's interval"):
             poll(settings, started=started)
         holder.join()
@@ -89,7 +94,7 @@ def test_spool_lock_held_too_long_keeps_the_sample_in_a_segment_of_its_own(
     monkeypatch.setattr(luxlog.poll, "SAFETY_MARGIN_SEC", 0.25)
     with Simulator() as pump:
         settings = settings_in(tmp_path, host="127.0.0.1", port=pump.port, interval_sec=5)
-        started = time.monotonic() - 4.45  # 0.3 s left to read, 0.5 s to the next poll
+        started = time.monotonic() - 4.35  # 0.4 s left to read, 0.6 s to the next poll
         with hold(spool_lock_path(settings.data_dir), timeout=1, what="a stuck flush"):
             sample = poll(settings, started=started)
             finished = time.monotonic()
