@@ -1,6 +1,6 @@
 """``python -m luxlog`` behaves exactly like the ``luxlog`` console script."""
 
-from luxlog.launcher import main
+from luxlog.start import main
 
 if __name__ == "__main__":
     main()

@@ -236,7 +236,7 @@ def flush(ctx: typer.Context) -> None:
         result.segments,
         result.samples_added,
         result.duplicates,
-        len(result.bad_lines),
+        result.bad_count,
     )
 
 

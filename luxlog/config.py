@@ -22,6 +22,12 @@ renders them so).
 
 A missing or unwritable directory is *not* a config error: NAS mounts come and go, and
 the command that writes there reports it at run time.
+
+Files from the real world are refused with one line each (exit 3), in bounded time and
+memory: a file that is not UTF-8, larger than ``MAX_CONFIG_BYTES``, or uses YAML anchors
+and aliases (``&a``/``*a``: nested aliases expand exponentially, the "billion laughs");
+numbers with more digits than any setting needs; control characters (a newline) in a
+path, which would otherwise reach the rendered crontab as a line of its own.
 """
 
 from __future__ import annotations
@@ -38,6 +44,12 @@ from luxlog.errors import ConfigError
 ENV_PREFIX = "LUXLOG_"
 ENV_CONFIG = "LUXLOG_CONFIG"
 DEFAULT_CONFIG_NAME = "luxlog.yaml"
+MAX_CONFIG_BYTES = 1 << 20  # a real luxlog.yaml is ~2 kB
+_MAX_DIGITS = 12  # no setting needs a bigger number; int() of thousands of digits raises
+# 100 years: longer retention means "keep everything", and a cut-off before year 1
+# would overflow every date computed from it.
+MAX_RETENTION_DAYS = 36_500
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,21 @@ class _Invalid(ValueError):
     """A value failed validation; the message says what is allowed."""
 
 
+def _shown(value: Any) -> str:
+    """``repr(value)`` for a message: short, and safe for absurd values.
+
+    ``repr`` of an int with over 4,300 digits raises, and a long value would make the
+    one-line message unreadable.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return "a number with more than 19 digits"  # over 2**64
+    if isinstance(value, str | int | float | bool | Path) or value is None:
+        text = repr(str(value) if isinstance(value, Path) else value)
+    else:
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _int_in(low: int, high: int | None) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if isinstance(value, bool):
@@ -108,6 +135,10 @@ def _int_in(low: int, high: int | None) -> Callable[[Any], int]:
             value = value.strip()
             if not re.fullmatch(r"[+-]?\d+", value):
                 raise _Invalid("must be a whole number")
+            if len(value.lstrip("+-0")) > _MAX_DIGITS:
+                raise _Invalid(
+                    f"must be {low}..{high}" if high is not None else f"must be >= {low}"
+                )
             value = int(value)
         if not isinstance(value, int):
             raise _Invalid("must be a whole number")
@@ -156,9 +187,13 @@ def _timezone(value: Any) -> str:
 
 def _path(value: Any) -> Path:
     if isinstance(value, Path):
+        if _CONTROL.search(str(value)):
+            raise _Invalid("must be a file system path without control characters (newline, tab)")
         return value
-    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+    if not isinstance(value, str) or not value.strip():
         raise _Invalid("must be a file system path")
+    if _CONTROL.search(value):
+        raise _Invalid("must be a file system path without control characters (newline, tab)")
     return Path(value.strip()).expanduser()
 
 
@@ -220,9 +255,10 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "cache_path": _path,
     "spool_dir": _path,
     "output_dirs": _paths,
-    # 0 keeps forever (retention.py): years of data are a setting, not a hack.
-    "csv_retention_days": _int_in(0, None),
-    "cache_retention_days": _int_in(0, None),
+    # 0 keeps forever (retention.py): years of data are a setting, not a hack. Above
+    # MAX_RETENTION_DAYS, date arithmetic overflows (prune, status).
+    "csv_retention_days": _int_in(0, MAX_RETENTION_DAYS),
+    "cache_retention_days": _int_in(0, MAX_RETENTION_DAYS),
     "disk_max_percent": _int_in(1, 99),
     "weekly_day": _weekday,
     "csv_profile": _csv_profile,
@@ -292,20 +328,58 @@ def _did_you_mean(name: str, known: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _read_yaml(path: Path, problems: list[str]) -> dict[str, Any]:
+def _read_text(path: Path, problems: list[str]) -> str | None:
+    """The file as text, or ``None`` with a problem: unreadable, huge, or not UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         problems.append(f"config file {path}: cannot read it ({exc.strerror})")
+        return None
+    if len(data) > MAX_CONFIG_BYTES:
+        problems.append(
+            f"config file {path}: larger than {MAX_CONFIG_BYTES // 1024} KiB, which no luxlog "
+            "config is; is it the right file?"
+        )
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        problems.append(
+            f"config file {path} line {line}: not UTF-8 (byte 0x{data[exc.start]:02x}); "
+            "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        )
+        return None
+
+
+def _read_yaml(path: Path, problems: list[str]) -> dict[str, Any]:
+    text = _read_text(path, problems)
+    if text is None:
         return {}
     import yaml  # only here: most polls in Docker run without a file
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        # Anchors and aliases are refused before anything is built: nested aliases
+        # expand exponentially wherever the value is walked (the "billion laughs").
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                mark = event.start_mark
+                where = f" line {mark.line + 1}" if mark is not None else ""
+                problems.append(
+                    f"config file {path}{where}: YAML anchors and aliases (&name, *name) "
+                    "are not supported; write the value out"
+                )
+                return {}
+        data = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problems.append(f"config file {path}{where}: not valid YAML")
+        return {}
+    except ValueError:  # an integer of thousands of digits: int() refuses to convert it
+        problems.append(f"config file {path}: a number with more digits than any setting takes")
         return {}
     if data is None:
         return {}
@@ -336,12 +410,18 @@ def load(
     path = find_config_file(config_file, environ) if read_files else None
     cwd = Path.cwd()
     base_dir = cwd
+    if path is not None and _CONTROL.search(str(path)):
+        # Checked before opening: such a path would also reach the crontab's job lines.
+        raise ConfigError(
+            [f"config file {_shown(str(path))}: path contains control characters (newline, tab)"]
+        )
     if path is not None:
         path = cwd / path  # absolute: shown in messages and passed to scheduled jobs
         base_dir = path.parent
         for key, value in _read_yaml(path, problems).items():
             if key not in _PARSERS:
-                problems.append(f"{key}: unknown setting in {path}{_did_you_mean(key, known)}")
+                shown = key if len(key) <= 60 else key[:57] + "..."
+                problems.append(f"{shown}: unknown setting in {path}{_did_you_mean(key, known)}")
                 continue
             raw[key] = (value, str(path))
 
@@ -370,7 +450,7 @@ def load(
         try:
             parsed = _PARSERS[name](value)
         except _Invalid as exc:
-            problems.append(f"{name}: {exc} (got {value!r} from {source})")
+            problems.append(f"{name}: {exc} (got {_shown(value)} from {source})")
             continue
         if name in _PATH_FIELDS:
             anchor = base_dir if path is not None and source == str(path) else cwd

@@ -12,12 +12,14 @@ The order of steps is what makes a SIGKILL at any instant harmless:
 A crash before 3 leaves the segment in place and the next flush reads it again; the
 cache ignores timestamps it already holds, so nothing is doubled. A failure of the
 cache (disk full, corrupt file, lock) raises before 3, so the spool keeps everything.
-Lines that do not parse go to the spool's quarantine with one warning each.
+Lines that are not valid samples (see ``luxlog.spool``) go to the spool's quarantine
+with one warning each; what a file contains never makes a flush fail.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,13 +45,18 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class FlushResult:
-    """What one flush did; ``bad_lines`` holds (segment file name, line number, reason)."""
+    """What one flush did; ``bad_lines`` holds (segment file name, line number, reason).
+
+    ``bad_lines`` lists at most ``spool.REPORTED_BAD_LINES`` per segment; ``bad_count``
+    counts every line set aside.
+    """
 
     segments: int = 0
     samples_read: int = 0
     samples_added: int = 0
     duplicates: int = 0
     bad_lines: list[tuple[str, int, str]] = field(default_factory=list)
+    bad_count: int = 0
 
 
 def _count_lines(path: Path) -> int:
@@ -79,15 +86,20 @@ def _batches(samples: Iterator[Sample]) -> Iterator[list[Sample]]:
         yield batch
 
 
-def flush(settings: Settings, *, progress: Progress | None = None) -> FlushResult:
+def flush(
+    settings: Settings, *, progress: Progress | None = None, now_ms: int | None = None
+) -> FlushResult:
     """Move every complete spooled sample into the cache; see the module docstring.
 
     ``progress(done, total)`` is called in spool lines (one line is one sample).
+    ``now_ms`` (default: the wall clock at the start) is the clock no sample may be
+    ahead of.
     Raises ``Busy`` (a lock held past ``timeout_sec``) or ``StorageError``; in both
     cases every sample not yet committed is still in the spool.
     """
     watch(settings, "flush")  # disk full: StorageError before any lock, rename or write
     spool = Spool(settings.spool_dir)
+    now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     result = FlushResult()
     with hold(cache_lock_path(settings.data_dir), timeout=settings.timeout_sec, what="the cache"):
         with hold(
@@ -102,13 +114,13 @@ def flush(settings: Settings, *, progress: Progress | None = None) -> FlushResul
         with Cache.open(settings.cache_path, busy_timeout_sec=settings.timeout_sec) as cache:
             for number, segment in enumerate(segments):
                 report = SegmentRead(segment)
-                for batch in _batches(spool.read(segment, report)):
+                for batch in _batches(spool.read(segment, report, now_ms=now_ms)):
                     added = cache.add_many(batch)
                     result.samples_read += len(batch)
                     result.samples_added += added
                     result.duplicates += len(batch) - added
                     if progress is not None:
-                        progress(lines_before + report.samples + len(report.bad_lines), total)
+                        progress(lines_before + report.samples + report.bad_count, total)
                 for line, reason in report.bad_lines:
                     log.warning(
                         "spool %s line %d: %s; moved to %s",
@@ -118,6 +130,14 @@ def flush(settings: Settings, *, progress: Progress | None = None) -> FlushResul
                         spool.quarantine_dir / segment.name,
                     )
                     result.bad_lines.append((segment.name, line, reason))
+                if report.bad_count > len(report.bad_lines):
+                    log.warning(
+                        "spool %s: %d more bad line(s) not listed; all are in %s",
+                        segment,
+                        report.bad_count - len(report.bad_lines),
+                        spool.quarantine_dir / segment.name,
+                    )
+                result.bad_count += report.bad_count
                 # Only now: every sample of the segment is committed (or was already).
                 spool.remove(segment)
                 result.segments += 1

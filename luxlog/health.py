@@ -21,7 +21,10 @@ Verdict (``reasons``; healthy when empty), one line per reason:
 4. a roll-up is overdue by more than ``ROLLUP_OVERDUE_MS`` after its boundary, or failed
    (within the roll-ups' catch-up window, so an old failure that will never be retried
    does not keep the container unhealthy forever);
-5. the cache fails SQLite's quick check or cannot be opened.
+5. the cache fails SQLite's quick check or cannot be opened;
+6. a sample is dated more than ``FUTURE_TOLERANCE_MS`` ahead of the clock (a clock is
+   wrong). Such a sample never counts as the last poll, so a dead heat pump with one
+   future-dated sample still shows as silent, and no age is ever negative.
 """
 
 from __future__ import annotations
@@ -40,9 +43,17 @@ from luxlog.disk import Probe, Volume, volumes
 from luxlog.errors import LuxlogError
 from luxlog.poll import failures_path
 from luxlog.render import format_duration
-from luxlog.spool import BadLine, Spool, decode_line, format_timestamp, parse_timestamp
+from luxlog.spool import (
+    FUTURE_TOLERANCE_MS,
+    BadLine,
+    Spool,
+    decode_line,
+    format_timestamp,
+    parse_timestamp,
+)
 
 if TYPE_CHECKING:
+    from luxlog.cache import Cache
     from luxlog.rollups import Record
 
 JSON_VERSION = 1
@@ -57,6 +68,7 @@ COVERAGE_DAYS = 7
 # (no flush for days) is estimated from its size, and already flagged by reason 3.
 SPOOL_SCAN_BYTES = 64 * 1024 * 1024
 _TAIL_BLOCK = 64 * 1024
+_QUARANTINE_TAIL_BYTES = 4 * 1024 * 1024
 _CACHE_TIMEOUT_SEC = 2.0  # readers never wait for WAL writers; this is for a checkpoint
 
 # Spool lines start like this (encode_line writes "v" then "t"): enough for a timestamp.
@@ -68,7 +80,8 @@ def _iso(at_ms: int | None) -> str | None:
 
 
 def _age(now_ms: int, at_ms: int | None) -> float | None:
-    return None if at_ms is None else round((now_ms - at_ms) / 1000, 3)
+    # Never negative: a time ahead of the clock is reported as a reason of its own.
+    return None if at_ms is None else max(round((now_ms - at_ms) / 1000, 3), 0.0)
 
 
 # -- the report ------------------------------------------------------------------------
@@ -98,6 +111,7 @@ class HeatPumpHealth:
     last_failure_error: str | None
     longest_gap: Gap | None
     firmware: str | None
+    future_sample_ms: int | None = None  # newest sample dated ahead of the clock, if any
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,7 @@ class SpoolHealth:
     segments: int
     oldest_pending_ms: int | None
     quarantined_lines: int
+    quarantine_newest_reason: str | None = None  # of the newest quarantined line
 
 
 @dataclass(frozen=True)
@@ -236,6 +251,7 @@ class HealthReport:
                     "end": _iso(gap.end_ms),
                 },
                 "firmware": pump.firmware,
+                "future_sample": _iso(pump.future_sample_ms),
             },
             "spool": {
                 "path": str(spool.path),
@@ -246,6 +262,7 @@ class HealthReport:
                 "oldest_pending": _iso(spool.oldest_pending_ms),
                 "oldest_pending_age_sec": _age(now, spool.oldest_pending_ms),
                 "quarantined_lines": spool.quarantined_lines,
+                "quarantine_newest_reason": spool.quarantine_newest_reason,
             },
             "cache": {
                 "path": str(cache.path),
@@ -321,8 +338,10 @@ class _SpoolScan:
     size_bytes: int = 0
     segments: int = 0
     oldest_ms: int | None = None
-    newest_ms: int | None = None
+    newest_ms: int | None = None  # not after ``limit_ms``
     newest_line: bytes | None = None
+    future_ms: int | None = None  # the newest time after ``limit_ms``
+    limit_ms: int | None = None  # later than this is ahead of the clock
     stamps: list[int] = field(default_factory=list)
 
 
@@ -378,16 +397,21 @@ def _scan_file(scan: _SpoolScan, data: bytes, since_ms: int) -> int:
             count += 1
             if stamp >= since_ms:
                 scan.stamps.append(stamp)
-            if scan.newest_ms is None or stamp > scan.newest_ms:
+            if scan.limit_ms is not None and stamp > scan.limit_ms:
+                scan.future_ms = max(stamp, scan.future_ms or stamp)
+            elif scan.newest_ms is None or stamp > scan.newest_ms:
                 scan.newest_ms = stamp
                 scan.newest_line = data[start:end]
         start = end + 1
     return count
 
 
-def _scan_spool(spool: Spool, since_ms: int) -> _SpoolScan:
-    """Pending samples, their age and the timestamps since ``since_ms``, newest file first."""
-    scan = _SpoolScan()
+def _scan_spool(spool: Spool, since_ms: int, limit_ms: int | None = None) -> _SpoolScan:
+    """Pending samples, their age and the timestamps since ``since_ms``, newest file first.
+
+    Samples after ``limit_ms`` (ahead of the clock) are counted but never the newest.
+    """
+    scan = _SpoolScan(limit_ms=limit_ms)
     sizes: list[tuple[Path, int]] = []
     for path in [*spool.segments(), spool.current]:
         try:
@@ -430,17 +454,33 @@ def _count_lines(path: str) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
 
 
-def _quarantined_lines(spool: Spool) -> int:
-    """Lines set aside by flushes (one quarantine file per spool segment)."""
+def _quarantined_lines(spool: Spool) -> tuple[int, str | None]:
+    """Lines set aside by flushes (one quarantine file per spool segment), and the reason
+    of the newest: the last line of the most recently written file."""
+    import json
+
     total = 0
+    newest: tuple[float, str] | None = None
     try:
         with os.scandir(spool.quarantine_dir) as entries:
             for entry in entries:
                 if entry.is_file(follow_symlinks=False) and not entry.name.endswith(".tmp"):
                     total += _count_lines(entry.path)
+                    written = entry.stat(follow_symlinks=False).st_mtime
+                    if newest is None or (written, entry.path) > newest:
+                        newest = (written, entry.path)
     except OSError:
         pass
-    return total
+    reason = None
+    if newest is not None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            # A quarantined line can be long (an escaped binary line of ~250 kB is 1.5 MB).
+            path = Path(newest[1])
+            data = _read_tail(path, path.stat().st_size, _QUARANTINE_TAIL_BYTES)[0]
+            last = data.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+            found = json.loads(last).get("reason")
+            reason = found if isinstance(found, str) else None
+    return total, reason
 
 
 # -- failed polls ----------------------------------------------------------------------
@@ -491,8 +531,8 @@ def _recent_failures(path: Path, since_ms: int) -> tuple[int, int | None, str | 
         try:
             record = json.loads(line)
             at = parse_timestamp(str(record["t"]))
-        except (ValueError, KeyError, TypeError):
-            continue  # the cut first line, a torn last line, or junk
+        except (ValueError, KeyError, TypeError, RecursionError):
+            continue  # the cut first line, a torn last line, or junk (even deeply nested)
         if at >= since_ms:
             count += 1
         if last_ms is None or at >= last_ms:
@@ -536,6 +576,8 @@ class _CacheRead:
     stamps: list[int] = field(default_factory=list)
     newest_calculations: tuple[int, ...] | None = None
     newest_host: str | None = None
+    newest_ms: int | None = None  # not ahead of the clock
+    future_ms: int | None = None  # the newest time, when ahead of the clock
     first_ms: int | None = None
     records: dict[str, dict[date, Record]] = field(default_factory=dict)
     last_run_ms: int | None = None
@@ -625,6 +667,24 @@ def rollup_health(
     )
 
 
+def _newest_until(cache: Cache, limit_ms: int, oldest_ms: int) -> int | None:
+    """The newest sample time not after ``limit_ms``, looking back week by week.
+
+    Only used when the cache holds a sample from the future (a wrong clock, or a cache
+    from before the spool checked times); eight weeks back bound the work.
+    """
+    end = limit_ms + 1
+    for _ in range(8):
+        start = end - 7 * DAY_MS
+        stamps = cache.timestamps(start, end)
+        if stamps:
+            return stamps[-1]
+        if start <= oldest_ms:
+            break
+        end = start
+    return None
+
+
 def _read_cache(
     settings: Settings, now_ms: int, since_ms: int, newer_than: int | None
 ) -> _CacheRead:
@@ -652,6 +712,12 @@ def _read_cache(
                 integrity_problems=problems,
             )
             read = _CacheRead(health, stamps=cache.timestamps(since_ms, now_ms + 1))
+            limit = now_ms + FUTURE_TOLERANCE_MS
+            if span is not None and span[1] > limit:
+                read.future_ms = span[1]
+                valid = _newest_until(cache, limit, span[0])
+                span = None if valid is None else (span[0], valid)
+            read.newest_ms = span[1] if span else None
             if span is not None and (newer_than is None or span[1] > newer_than):
                 newest = next(iter(cache.query(span[1], span[1] + 1)), None)
                 if newest is not None:
@@ -722,6 +788,13 @@ def verdict(report: HealthReport) -> list[str]:
             reasons.append(
                 f"roll-up {kind.file_name(day)} failed at {format_timestamp(at)}: {error}{more}"
             )
+    future = report.heatpump.future_sample_ms
+    if future is not None:
+        reasons.append(
+            f"a sample is dated {format_timestamp(future)}, {_duration(future - now)} ahead of "
+            "this machine's clock: a clock is wrong (check NTP on this machine and the "
+            "poller); it does not count as a recent poll"
+        )
     if report.rollups.error is not None:
         reasons.append(f"roll-up bookkeeping unreadable: {report.rollups.error}")
     cache = report.cache
@@ -738,11 +811,13 @@ def build_report(settings: Settings, *, now_ms: int, probe: Probe | None = None)
     """Read every file status reports on (never writing, never locking) and judge them."""
     since = now_ms - GAP_WINDOW_MS
     spool = Spool(settings.spool_dir)
-    scan = _scan_spool(spool, since)
+    scan = _scan_spool(spool, since, now_ms + FUTURE_TOLERANCE_MS)
     cached = _read_cache(settings, now_ms, since, scan.newest_ms)
     failures, last_failure, last_error = _recent_failures(failures_path(settings), since)
+    quarantined, quarantine_reason = _quarantined_lines(spool)
 
-    newest = [t for t in (scan.newest_ms, cached.health.newest_ms) if t is not None]
+    newest = [t for t in (scan.newest_ms, cached.newest_ms) if t is not None]
+    future = [t for t in (scan.future_ms, cached.future_ms) if t is not None]
     oldest = [t for t in (scan.oldest_ms, cached.health.oldest_ms) if t is not None]
     calculations = cached.newest_calculations
     host = cached.newest_host
@@ -772,6 +847,7 @@ def build_report(settings: Settings, *, now_ms: int, probe: Probe | None = None)
             last_failure_error=last_error,
             longest_gap=gap,
             firmware=firmware,
+            future_sample_ms=max(future, default=None),
         ),
         spool=SpoolHealth(
             path=spool.directory,
@@ -780,7 +856,8 @@ def build_report(settings: Settings, *, now_ms: int, probe: Probe | None = None)
             size_bytes=scan.size_bytes,
             segments=scan.segments,
             oldest_pending_ms=scan.oldest_ms,
-            quarantined_lines=_quarantined_lines(spool),
+            quarantined_lines=quarantined,
+            quarantine_newest_reason=quarantine_reason,
         ),
         cache=cached.health,
         rollups=replace(

@@ -149,7 +149,15 @@ def status_sections(
             "oldest pending",
             _when(spool["oldest_pending"], spool["oldest_pending_age_sec"], "nothing pending"),
         ),
-        ("quarantined lines", str(spool["quarantined_lines"])),
+        (
+            "quarantined lines",
+            str(spool["quarantined_lines"])
+            + (
+                f" (newest: {spool['quarantine_newest_reason']})"
+                if spool.get("quarantine_newest_reason")
+                else ""
+            ),
+        ),
     ]
     if not cache["exists"]:
         cache_rows = [("path", cache["path"]), ("state", "no cache yet (run `luxlog flush`)")]

@@ -267,7 +267,7 @@ def _keep_line(line: bytes, before_ms: int) -> bool:
     try:
         record = json.loads(line)
         return parse_timestamp(str(record["t"])) >= before_ms
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # junk, even deeply nested
         return False
 
 

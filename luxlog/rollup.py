@@ -133,7 +133,9 @@ class Schedule:
         """
         if first_ms is None:
             return []
-        first = max(self.day_of(first_ms), self.day_of(now_ms - lookback_days * DAY_MS))
+        # Clamp the time before turning it into a date: a first sample from year 1 (a
+        # broken clock, from before the spool checked times) must not overflow ``date``.
+        first = self.day_of(max(first_ms, now_ms - lookback_days * DAY_MS))
         last = self.latest_day(now_ms)
         result = [
             self.window(kind, day)

@@ -207,6 +207,11 @@ def prune_time_utc(timezone: str) -> tuple[int, int]:
 def jobs(settings: Settings, *, global_args: Sequence[str] = ()) -> list[Job]:
     """Every job of the schedule, in the order the crontab lists them."""
     check_interval(settings.interval_sec, settings.sources.get("interval_sec", "the settings"))
+    for arg in global_args:
+        # A newline in a --config or --data-dir path would start a job line of its own
+        # (shlex quoting does not help: cron reads the crontab line by line).
+        if any(ord(char) < 0x20 or char == "\x7f" for char in arg):
+            raise ConfigError([f"path {arg[:60]!r} contains control characters (newline, tab)"])
     options = tuple(global_args)
     result: list[Job] = []
     timings = poll_timings(settings.interval_sec)

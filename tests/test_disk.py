@@ -159,7 +159,7 @@ def test_flush_refuses_a_full_disk_and_keeps_every_sample(tmp_path):
     settings = make_settings(tmp_path)
     spool = Spool(settings.spool_dir)
     for i in range(3):
-        spool.append(Sample(1_000 + i, "h:1", (i,), (i,)))
+        spool.append(Sample(1_764_115_200_000 + i, "h:1", (i,) * 200, (i,) * 1100))
     before = spool.current.read_bytes()
     probe = fake_probe(tmp_path, {"/": 100}, free={"/": 4096})
     with pytest.raises(StorageError, match="disk full"):

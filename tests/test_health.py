@@ -387,12 +387,12 @@ def test_json_shape_is_stable(healthy):
     assert data["version"] == 1
     assert set(data["heatpump"]) == {
         "address", "last_poll", "last_poll_age_sec", "stale_after_sec", "failed_polls_24h",
-        "last_failure", "longest_gap_24h", "firmware",
+        "last_failure", "longest_gap_24h", "firmware", "future_sample",
     }  # fmt: skip
     assert set(data["heatpump"]["longest_gap_24h"]) == {"seconds", "start", "end"}
     assert set(data["spool"]) == {
         "path", "pending_samples", "pending_exact", "bytes", "segments", "oldest_pending",
-        "oldest_pending_age_sec", "quarantined_lines",
+        "oldest_pending_age_sec", "quarantined_lines", "quarantine_newest_reason",
     }  # fmt: skip
     assert set(data["cache"]) == {
         "path", "exists", "size_bytes", "samples", "oldest", "newest", "bytes_per_poll",

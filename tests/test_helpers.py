@@ -86,7 +86,8 @@ def test_lock_timeout_and_unusable_lock_directory(tmp_path):
 
 
 def sample(ms):
-    return Sample(ms, "h:1", (1, 2, 3), (4,))
+    """A plausible sample (real vector lengths), ``ms`` after 2025-11-26T00:00Z."""
+    return Sample(1_764_115_200_000 + ms, "h:1", (1, 2, 3) * 70, (4,) * 1100)
 
 
 def test_last_complete_sample_reads_only_the_tail_of_a_big_file(tmp_path):
@@ -109,8 +110,8 @@ def test_latest_sample_prefers_spool_then_cache(tmp_path):
     spool.append(sample(1000))
     spool.take()
     spool.append(sample(2000))
-    assert latest_sample(settings).timestamp_ms == 2000
+    assert latest_sample(settings) == sample(2000)
     from luxlog.flush import flush
 
     flush(settings)
-    assert latest_sample(settings).timestamp_ms == 2000
+    assert latest_sample(settings) == sample(2000)

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from luxlog.errors import StorageError
+from luxlog.heatpump.protocol import MIN_CALCULATIONS, MIN_PARAMETERS
 from luxlog.sample import Sample
 from luxlog.spool import (
     BadLine,
@@ -19,9 +20,23 @@ from luxlog.spool import (
     parse_timestamp,
 )
 
+T0 = 1_764_181_800_000  # 2025-11-26T18:30:00Z
+
 
 def sample(ms: int, calcs: int = 5) -> Sample:
+    """A sample for format tests (short vectors: not plausible as a real read)."""
     return Sample(ms, "hp:8889", tuple(range(-2, calcs - 2)), (500, -200, 2147483647))
+
+
+def valid(offset_ms: int) -> Sample:
+    """A sample the reader accepts: ``T0 + offset_ms``, vectors at the documented floors."""
+    return Sample(
+        T0 + offset_ms, "hp:8889", tuple(range(MIN_CALCULATIONS)), tuple(range(MIN_PARAMETERS))
+    )
+
+
+def stamps(samples) -> list[int]:
+    return [s.timestamp_ms - T0 for s in samples]
 
 
 def test_line_format_is_documented_json():
@@ -76,16 +91,16 @@ def test_bad_lines_are_rejected_with_a_reason(line, reason):
 def test_append_then_take_then_read(tmp_path):
     spool = Spool(tmp_path / "spool")
     for ms in (1000, 2000, 3000):
-        spool.append(sample(ms))
+        spool.append(valid(ms))
     segments = spool.take()
     assert len(segments) == 1 and not spool.current.exists()
-    spool.append(sample(4000))  # polls keep appending to a fresh file
+    spool.append(valid(4000))  # polls keep appending to a fresh file
     report = SegmentRead(segments[0])
-    assert [s.timestamp_ms for s in spool.read(segments[0], report)] == [1000, 2000, 3000]
+    assert stamps(spool.read(segments[0], report)) == [1000, 2000, 3000]
     assert report.samples == 3 and report.bad_lines == []
     spool.remove(segments[0])
     assert spool.take() == spool.segments() and len(spool.segments()) == 1
-    assert [s.timestamp_ms for s in spool.read(spool.segments()[0])] == [4000]
+    assert stamps(spool.read(spool.segments()[0])) == [4000]
 
 
 def test_take_with_nothing_spooled(tmp_path):
@@ -96,16 +111,16 @@ def test_take_with_nothing_spooled(tmp_path):
 
 def test_torn_tail_gets_its_own_line_and_is_quarantined(tmp_path):
     spool = Spool(tmp_path)
-    spool.append(sample(1000))
-    full = encode_line(sample(2000))
+    spool.append(valid(1000))
+    full = encode_line(valid(2000))
     with spool.current.open("ab") as handle:  # a writer killed mid-line
         handle.write(full[: len(full) // 2])
-    spool.append(sample(3000))
+    spool.append(valid(3000))
     raw = spool.current.read_bytes()
     assert raw.endswith(b"\n") and raw.count(b"\n") == 3
     segment = spool.take()[0]
     report = SegmentRead(segment)
-    assert [s.timestamp_ms for s in spool.read(segment, report)] == [1000, 3000]
+    assert stamps(spool.read(segment, report)) == [1000, 3000]
     assert [n for n, _ in report.bad_lines] == [2]
     kept = [
         json.loads(line) for line in (spool.quarantine_dir / segment.name).read_text().splitlines()
@@ -117,13 +132,13 @@ def test_torn_tail_gets_its_own_line_and_is_quarantined(tmp_path):
 
 def test_torn_last_line_of_a_segment_is_quarantined_and_reading_twice_does_not_duplicate(tmp_path):
     spool = Spool(tmp_path)
-    spool.append(sample(1000))
+    spool.append(valid(1000))
     with spool.current.open("ab") as handle:
         handle.write(b'{"v":1,"t":"20')
     segment = spool.take()[0]
     for _ in range(2):  # a flush that crashed after quarantining reads the segment again
         report = SegmentRead(segment)
-        assert [s.timestamp_ms for s in spool.read(segment, report)] == [1000]
+        assert stamps(spool.read(segment, report)) == [1000]
         assert report.bad_lines == [(2, "torn line (no newline at end of file)")]
     lines = (spool.quarantine_dir / segment.name).read_text().splitlines()
     assert len(lines) == 1
@@ -131,9 +146,9 @@ def test_torn_last_line_of_a_segment_is_quarantined_and_reading_twice_does_not_d
 
 def test_binary_garbage_is_kept_aside(tmp_path):
     spool = Spool(tmp_path)
-    spool.current.write_bytes(b"\x00\xff\xfe\n" + encode_line(sample(5)))
+    spool.current.write_bytes(b"\x00\xff\xfe\n" + encode_line(valid(5)))
     segment = spool.take()[0]
-    assert [s.timestamp_ms for s in spool.read(segment)] == [5]
+    assert stamps(spool.read(segment)) == [5]
     kept = json.loads((spool.quarantine_dir / segment.name).read_text())
     assert kept["raw"].encode("utf-8", "surrogateescape") == b"\x00\xff\xfe"
 

@@ -165,7 +165,9 @@ def decode_values(
     # Constant columns are repeat() iterators, so zip(*columns) builds the rows in C.
     columns: list[Iterable[int]] = [repeat(value, n) for value in key]
     for j in changing:
-        deltas = islice(stream, position, position + n - 1)
+        # A slice, not islice: islice walks the list from its start, which made a chunk
+        # of wide vectors (10,000 changing values) quadratic - minutes for one hour.
+        deltas = stream[position : position + n - 1]
         columns[j] = list(accumulate([(z >> 1) ^ -(z & 1) for z in deltas], initial=key[j]))
         position += n - 1
     if not columns:

@@ -121,6 +121,19 @@ def read_raw(host: str, port: int, *, timeout: float) -> RawRead:
         calculations, status = connection.read_table(protocol.CMD_CALCULATIONS)
     finally:
         connection.close()
+    # A well-formed but short table is a controller that misbehaves (rebooting, cut
+    # reply): storing it would pass for a sample and lose the firmware string.
+    address = connection.address
+    if len(calculations) < protocol.MIN_CALCULATIONS:
+        raise ProtocolError(
+            f"{address}: only {len(calculations)} calculations, fewer than any real "
+            f"controller sends (at least {protocol.MIN_CALCULATIONS})"
+        )
+    if len(parameters) < protocol.MIN_PARAMETERS:
+        raise ProtocolError(
+            f"{address}: only {len(parameters)} parameters, fewer than any real "
+            f"controller sends (at least {protocol.MIN_PARAMETERS})"
+        )
     return RawRead(calculations=calculations, parameters=parameters, status=status)
 
 

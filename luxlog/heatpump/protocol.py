@@ -25,6 +25,12 @@ READ_COMMANDS = (CMD_PARAMETERS, CMD_CALCULATIONS, CMD_VISIBILITIES)
 # Real controllers send ~200-275 calculations and ~1,100-1,150 parameters. A length far
 # beyond that means we are reading garbage or misaligned bytes, not a bigger firmware.
 MAX_VALUES = 10_000
+# The floors: fewer values than this is a reply cut short (a misbehaving or rebooting
+# controller), not a smaller firmware. The real captures have 200-275 calculations and
+# 1,075-1,150 parameters; the floors sit at about half of the smallest, well above the
+# firmware string (calculations 81..90), so no real firmware is refused.
+MIN_CALCULATIONS = 100
+MIN_PARAMETERS = 500
 
 _INT32 = struct.Struct(">i")
 _REQUEST = struct.Struct(">ii")
