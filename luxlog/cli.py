@@ -77,9 +77,24 @@ def _settings(ctx: typer.Context, **overrides: Any) -> Settings:
     return config.load(state.config, overrides=overrides)
 
 
+def _show_version(value: bool) -> None:
+    """Print the installed distribution's version: what a container or a bug report runs."""
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"luxlog {version('luxlog')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     ctx: typer.Context,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
+        ),
+    ] = False,
     config: Annotated[
         Path | None,
         typer.Option(
