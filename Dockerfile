@@ -17,6 +17,7 @@ ARG PYTHON_IMAGE=python:3.12.13-slim-trixie
 FROM ${PYTHON_IMAGE} AS wheel
 # The package index pip reads (PyPI); docker/prove points it at a local wheelhouse. The
 # hashes of the locks are checked either way, so another index cannot change a file.
+# Build arguments show in `docker history`: never put credentials into this URL.
 ARG PIP_INDEX_URL=https://pypi.org/simple
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \

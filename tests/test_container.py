@@ -259,6 +259,9 @@ def test_final_stage_installs_locked_wheels_and_luxlog_as_a_built_wheel():
         "pip install --require-hashes --only-binary=:all: -r requirements-build.lock" in wheel_stage
     )
     assert "pip wheel --no-deps --no-build-isolation" in wheel_stage
+    # Both pip stages read PyPI unless docker/prove (or a mirror) overrides the index.
+    for stage in (stages()[0], stages()[-1]):
+        assert "ARG PIP_INDEX_URL=https://pypi.org/simple" in stage
 
 
 def test_supercronic_is_pinned_and_checksummed_for_amd64_and_arm64():
