@@ -113,3 +113,21 @@ def test_prove_rejects_an_unknown_option_with_its_usage():
     )
     assert result.returncode == 2
     assert "docker/prove --no-mutants" in result.stderr
+
+
+def test_prove_skips_with_the_reason_and_exit_0_without_its_tools(tmp_path):
+    # Only what the script needs before its checks: no podman, no debootstrap.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("dirname", "id"):
+        (bin_dir / tool).symlink_to(subprocess.check_output(["which", tool], text=True).strip())
+    result = subprocess.run(
+        ["/bin/bash", str(PROVE)],
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=9,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("prove: SKIPPED: "), result.stdout
+    assert "podman" in result.stdout or "root" in result.stdout
