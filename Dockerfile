@@ -11,9 +11,14 @@
 
 # Pinned base: Python 3.12 on Debian 13 (trixie), which ships tzdata and CA certificates.
 # To freeze it completely, append the multi-arch index digest: `...-slim-trixie@sha256:…`.
+# docker/prove passes a locally bootstrapped Debian image instead (see README, Docker).
 ARG PYTHON_IMAGE=python:3.12.13-slim-trixie
 
 FROM ${PYTHON_IMAGE} AS wheel
+# The package index pip reads (PyPI); docker/prove points it at a local wheelhouse. The
+# hashes of the locks are checked either way, so another index cannot change a file.
+# Build arguments show in `docker history`: never put credentials into this URL.
+ARG PIP_INDEX_URL=https://pypi.org/simple
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_ROOT_USER_ACTION=ignore
@@ -32,6 +37,9 @@ FROM ${PYTHON_IMAGE} AS supercronic
 ARG SUPERCRONIC_VERSION=v0.2.33
 ARG SUPERCRONIC_SHA1SUM_AMD64=71b0d58cc53f6bd72cf2f293e09e294b79c666d8
 ARG SUPERCRONIC_SHA1SUM_ARM64=e0f0c06ebc5627e43b25475711e694450489ab00
+# Where each binary is downloaded from; docker/prove passes a stand-in's URL and sum.
+ARG SUPERCRONIC_URL_AMD64=https://github.com/aptible/supercronic/releases/download/${SUPERCRONIC_VERSION}/supercronic-linux-amd64
+ARG SUPERCRONIC_URL_ARM64=https://github.com/aptible/supercronic/releases/download/${SUPERCRONIC_VERSION}/supercronic-linux-arm64
 # Set by BuildKit (and buildx for multi-arch builds); the legacy builder leaves it empty,
 # then the architecture of the build container - the target's - is used.
 ARG TARGETARCH
@@ -39,17 +47,17 @@ ARG TARGETARCH
 # wrong or missing sum fails the build.
 RUN arch="${TARGETARCH:-$(dpkg --print-architecture)}" \
     && case "$arch" in \
-         amd64) sum="$SUPERCRONIC_SHA1SUM_AMD64" ;; \
-         arm64) sum="$SUPERCRONIC_SHA1SUM_ARM64" ;; \
+         amd64) url="$SUPERCRONIC_URL_AMD64" sum="$SUPERCRONIC_SHA1SUM_AMD64" ;; \
+         arm64) url="$SUPERCRONIC_URL_ARM64" sum="$SUPERCRONIC_SHA1SUM_ARM64" ;; \
          *) echo "supercronic: no pinned checksum for architecture '$arch' (amd64, arm64)" >&2; exit 1 ;; \
        esac \
-    && url="https://github.com/aptible/supercronic/releases/download/${SUPERCRONIC_VERSION}/supercronic-linux-${arch}" \
     && python -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' "$url" /supercronic \
     && echo "$sum  /supercronic" > /supercronic.sha1 \
     && sha1sum -c /supercronic.sha1 \
     && chmod 0755 /supercronic
 
 FROM ${PYTHON_IMAGE}
+ARG PIP_INDEX_URL=https://pypi.org/simple
 # LUXLOG_CONTAINER: here a .env of the reference logger's bare names (HOST, PORT, ...)
 # works as it is (luxlog/bareenv.py); outside the image those names are ignored.
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \

@@ -82,17 +82,24 @@ def _settings(ctx: typer.Context, **overrides: Any) -> Settings:
     return config.load(state.config, overrides=overrides)
 
 
-def _print_version(value: bool) -> None:
+def _show_version(value: bool) -> None:
+    """Print the installed distribution's version: what a container or a bug report runs."""
     if value:
-        from luxlog import __version__
+        from importlib.metadata import version
 
-        typer.echo(f"luxlog {__version__}")
+        typer.echo(f"luxlog {version('luxlog')}")
         raise typer.Exit()
 
 
 @app.callback()
 def _main(
     ctx: typer.Context,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
+        ),
+    ] = False,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -104,12 +111,6 @@ def _main(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log errors only.")] = False,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", is_eager=True, callback=_print_version, help="Show the version and exit."
-        ),
-    ] = False,
 ) -> None:
     """Log a Luxtronik 2 heat pump for years without losing a sample."""
     ctx.obj = GlobalOptions(config=config, data_dir=data_dir, verbose=verbose, quiet=quiet)

@@ -136,6 +136,16 @@ def test_simulate_errors_are_usage_errors_without_traceback(pump):
     assert "Traceback" not in taken.output + nope.output
 
 
+def test_version_prints_the_installed_version_and_exits_0_without_settings(monkeypatch):
+    from importlib.metadata import version
+
+    # Even an invalid setting must not stop it: it reads no configuration.
+    monkeypatch.setenv("LUXLOG_INTERVAL_SEC", "abc")
+    result = invoke("--version")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"luxlog {version('luxlog')}\n"
+
+
 def test_every_command_has_help_with_an_example():
     command = typer.main.get_command(app)
     for name, sub in command.commands.items():  # type: ignore[attr-defined]

@@ -258,6 +258,9 @@ def test_final_stage_installs_locked_wheels_and_luxlog_as_a_built_wheel():
         "pip install --require-hashes --only-binary=:all: -r requirements-build.lock" in wheel_stage
     )
     assert "pip wheel --no-deps --no-build-isolation" in wheel_stage
+    # Both pip stages read PyPI unless docker/prove (or a mirror) overrides the index.
+    for stage in (stages()[0], stages()[-1]):
+        assert "ARG PIP_INDEX_URL=https://pypi.org/simple" in stage
 
 
 def test_supercronic_is_pinned_and_checksummed_for_amd64_and_arm64():
@@ -265,10 +268,14 @@ def test_supercronic_is_pinned_and_checksummed_for_amd64_and_arm64():
     for name in ("SUPERCRONIC_SHA1SUM_AMD64", "SUPERCRONIC_SHA1SUM_ARM64"):
         assert re.fullmatch(r"[0-9a-f]{40}", arg(name)), name
     assert arg("SUPERCRONIC_SHA1SUM_AMD64") != arg("SUPERCRONIC_SHA1SUM_ARM64")
+    # Today's release assets are the defaults; docker/prove overrides URL and sum together.
+    release = "https://github.com/aptible/supercronic/releases/download/${SUPERCRONIC_VERSION}"
+    assert arg("SUPERCRONIC_URL_AMD64") == f"{release}/supercronic-linux-amd64"
+    assert arg("SUPERCRONIC_URL_ARM64") == f"{release}/supercronic-linux-arm64"
     stage = " ".join(stages()[1])
-    assert "supercronic-linux-${arch}" in stage and "sha1sum -c" in stage
-    assert 'amd64) sum="$SUPERCRONIC_SHA1SUM_AMD64"' in stage
-    assert 'arm64) sum="$SUPERCRONIC_SHA1SUM_ARM64"' in stage
+    assert "sha1sum -c" in stage
+    assert 'amd64) url="$SUPERCRONIC_URL_AMD64" sum="$SUPERCRONIC_SHA1SUM_AMD64"' in stage
+    assert 'arm64) url="$SUPERCRONIC_URL_ARM64" sum="$SUPERCRONIC_SHA1SUM_ARM64"' in stage
     assert "*) echo" in stage and "exit 1" in stage  # an unknown architecture fails the build
     final = " ".join(stages()[-1])
     assert "COPY --from=supercronic /supercronic /usr/local/bin/supercronic" in final
