@@ -16,7 +16,6 @@ only measured when a warning is about to be logged.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,11 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from luxlog.errors import StorageError
+from luxlog.logs import get_logger
 
 if TYPE_CHECKING:
     from luxlog.config import Settings
 
-log = logging.getLogger("luxlog.disk")
+log = get_logger("luxlog.disk")  # imports logging only to emit (poll path)
 
 # What a flush needs at least: SQLite's write-ahead log grows to its auto-checkpoint of
 # 1,000 pages (4 MiB) before it is reused, plus room for the pages of one batch and the

@@ -11,7 +11,6 @@ else (``--help``, ``--print``, other commands, typos) goes to the Typer app in
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 import time
@@ -22,6 +21,7 @@ from types import FrameType
 
 from luxlog.errors import ConfigError, Interrupted, LuxlogError
 from luxlog.exitcodes import ExitCode
+from luxlog.logs import get_logger
 
 # When this process's command began (set by ``main``). The poll budget counts start-up
 # time too; in-process callers (tests, the demo) that never run ``main`` start "now".
@@ -33,7 +33,7 @@ def started() -> float:
     return _started if _started is not None else time.monotonic()
 
 
-log = logging.getLogger("luxlog")
+log = get_logger("luxlog")  # imports logging only to emit (poll path)
 
 
 @dataclass
@@ -50,15 +50,19 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(f"stopped by {signal.Signals(signum).name}")
 
 
-def prepare(command: str, options: GlobalOptions) -> None:
+def prepare(command: str, options: GlobalOptions, *, lazy: bool = False) -> None:
     """Logging for this command, and signals turned into an exception.
 
     SIGTERM/SIGINT raise ``Interrupted`` between two Python steps, so a spool line or a
-    CSV is finished or abandoned whole, never cut in half.
+    CSV is finished or abandoned whole, never cut in half. ``lazy`` (the cron poll)
+    configures logging only when something is logged at the command's level.
     """
     from luxlog import logs
 
-    logs.setup(command, verbose=options.verbose, quiet=options.quiet)
+    if lazy:
+        logs.defer(command, verbose=options.verbose, quiet=options.quiet)
+    else:
+        logs.setup(command, verbose=options.verbose, quiet=options.quiet)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
 
@@ -124,7 +128,7 @@ def parse_plain_poll(argv: Sequence[str]) -> tuple[GlobalOptions, dict[str, str]
 
 def run_plain_poll(options: GlobalOptions, overrides: dict[str, str]) -> int:
     """``luxlog poll`` without Typer; same settings, logging and exit codes."""
-    prepare("poll", options)
+    prepare("poll", options, lazy=True)
     try:
         from luxlog import config
         from luxlog.poll import poll
@@ -135,6 +139,10 @@ def run_plain_poll(options: GlobalOptions, overrides: dict[str, str]) -> int:
         poll(config.load(options.config, overrides=values), started=started())
     except Exception as exc:
         return exit_code_for(exc)
+    finally:
+        from luxlog import logs
+
+        logs.forget_deferred()
     return int(ExitCode.OK)
 
 

@@ -13,7 +13,10 @@ Which lock guards what (all files live in ``<data_dir>/locks``):
   never after it.
 
 The locks are ``flock`` based (via ``filelock``): the kernel drops them when a process
-dies, so a SIGKILLed job can never leave a stale lock behind.
+dies, so a SIGKILLed job can never leave a stale lock behind. ``poll`` takes the same
+locks with :func:`hold_fast` (``fcntl.flock`` directly, the very call filelock makes on
+Linux, so the two exclude each other): importing filelock costs ~18 ms, a fifth of a
+whole poll, every 30 s on small machines.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from luxlog.errors import Busy, StorageError
+
+_POLL_SEC = 0.02  # how often a waiting hold_fast retries (filelock: 0.05 s)
 
 
 def lock_dir(data_dir: Path) -> Path:
@@ -78,3 +83,49 @@ def hold(path: Path, *, timeout: float, what: str) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+@contextmanager
+def hold_fast(path: Path, *, timeout: float, what: str) -> Iterator[None]:
+    """:func:`hold` for the poll path: the same lock files, without importing filelock.
+
+    Opens the file as filelock does (create, read-write) and takes an exclusive,
+    non-blocking ``flock``, retrying until ``timeout``. Where ``fcntl`` does not exist
+    (not a POSIX system), falls back to :func:`hold`.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        with hold(path, timeout=timeout, what=what):
+            yield
+        return
+    import os
+    import time
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StorageError(f"cannot open lock file {path}: {exc.strerror}") from exc
+    try:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Busy(
+                        f"{what} is in use by another luxlog process "
+                        f"(waited {timeout:.1f}s for {path})"
+                    ) from None
+                time.sleep(min(_POLL_SEC, left))
+            except OSError as exc:
+                raise StorageError(f"cannot lock {path}: {exc.strerror}") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -7,7 +7,6 @@ imports nothing heavy: no Rich, no SQLite, no YAML, not even luxtronik.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,11 +15,13 @@ from luxlog.config import Settings
 from luxlog.disk import watch
 from luxlog.errors import Busy, HeatPumpError, LuxlogError, StorageError
 from luxlog.heatpump.client import MIN_ATTEMPT_SEC, read_with_retries
-from luxlog.locks import heatpump_lock_path, hold, spool_lock_path
+from luxlog.locks import heatpump_lock_path, spool_lock_path
+from luxlog.locks import hold_fast as hold  # flock without importing filelock
+from luxlog.logs import get_logger
 from luxlog.sample import Sample
 from luxlog.spool import Spool, append_line, format_timestamp
 
-log = logging.getLogger("luxlog.poll")
+log = get_logger("luxlog.poll")  # imports logging only to emit (poll path)
 
 # Kept free at the end of the interval for writing the spool line and exiting, so the
 # next scheduled poll never finds this one still running.

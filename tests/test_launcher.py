@@ -58,8 +58,8 @@ def run(argv, env):
         "try:\n"
         f"    main({argv!r})\n"
         "finally:\n"
-        "    print(sorted(m for m in ('typer', 'click', 'rich', 'sqlite3', 'yaml') "
-        "if m in sys.modules))\n"
+        "    print(sorted(m for m in ('typer', 'click', 'rich', 'sqlite3', 'yaml', "
+        "'filelock', 'logging') if m in sys.modules))\n"
     )
     return subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=8
@@ -84,6 +84,9 @@ def test_fast_path_polls_without_typer_and_matches_exit_codes(tmp_path):
         failed = run(["poll", "--host=127.0.0.1", f"--port={dead.port}"], env)
     assert failed.returncode == 4
     assert "ERROR poll: no valid answer" in failed.stderr
+    # Something to say: logging is set up then, and the warnings come first, as logged.
+    assert failed.stdout.strip() == "['logging']"
+    assert failed.stderr.index("WARNING poll:") < failed.stderr.index("ERROR poll:")
 
     bad = run(["poll", "--port", "0"], env)
     assert bad.returncode == 3

@@ -10,7 +10,6 @@ be encoded (see ``protocol.encode_request``).
 
 from __future__ import annotations
 
-import logging
 import socket
 import time
 from collections.abc import Callable
@@ -18,8 +17,9 @@ from dataclasses import dataclass
 
 from luxlog.errors import HeatPumpError, ProtocolError
 from luxlog.heatpump import protocol
+from luxlog.logs import get_logger
 
-log = logging.getLogger("luxlog.heatpump")
+log = get_logger("luxlog.heatpump")  # imports logging only to emit (poll path)
 
 # A read of ~5 KB on a LAN takes a few ms; an attempt with less time than this left is
 # not worth starting (it would only add a misleading "timed out" line to the log).
