@@ -3,7 +3,8 @@
 Both read the same simulated heat pump over loopback and append one JSON line with an
 fsync (as luxlog does: a sample is on disk before the poll exits). The goal (issue 17):
 luxlog poll <= 1.5x the minimal script, i.e. nothing on the poll path but what one read
-and one spool line need (no Typer, filelock or logging unless something is logged). Prints medians over several runs; run with `./dev bench` or
+and one spool line need (no Typer, filelock or logging unless something is logged).
+Prints medians over several interleaved runs; run with `./dev bench` or
 `python bench/poll.py [runs]`.
 """
 
