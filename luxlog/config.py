@@ -199,11 +199,11 @@ def _web_user(value: Any) -> str:
 
 
 def _password_hash(value: Any) -> str:
-    """Checked for shape only: ``pbkdf2_sha256$<iterations>$<salt>$<hash>``."""
+    """Checked for shape only: ``pbkdf2_sha256:<iterations>:<salt>:<hash>``."""
     text = value.strip() if isinstance(value, str) else ""
-    parts = text.split("$")
+    parts = text.split(":")
     if text and (len(parts) != 4 or parts[0] != "pbkdf2_sha256" or not parts[1].isdigit()):
-        raise _Invalid("must be a hash from `luxlog serve --hash-password` (pbkdf2_sha256$...)")
+        raise _Invalid("must be a hash from `luxlog serve --hash-password` (pbkdf2_sha256:...)")
     return text
 
 

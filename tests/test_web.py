@@ -263,10 +263,10 @@ def test_downloads_cannot_escape_the_output_folders(client: TestClient, web: Web
 
 def test_password_hashes():
     encoded = hash_password("pw", iterations=1000)
-    assert encoded.startswith("pbkdf2_sha256$1000$")
+    assert encoded.startswith("pbkdf2_sha256:1000:")
     assert verify_password("pw", encoded) and not verify_password("pW", encoded)
     assert hash_password("pw", iterations=1000) != encoded  # salted
-    assert not verify_password("pw", "md5$1$x$y") and not verify_password("pw", "garbage")
+    assert not verify_password("pw", "md5:1:x:y") and not verify_password("pw", "garbage")
 
 
 def test_bind_rules():

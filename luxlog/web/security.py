@@ -46,17 +46,20 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 
 
 def hash_password(password: str, *, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
-    """``pbkdf2_sha256$<iterations>$<salt b64>$<hash b64>`` for the config or environment."""
+    """``pbkdf2_sha256:<iterations>:<salt b64>:<hash b64>`` for the config or environment.
+
+    Colons, not Django's dollars: Docker Compose interpolates ``$`` in ``.env`` files.
+    """
     salt = secrets.token_bytes(16) if salt is None else salt
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
     b64 = base64.b64encode
-    return f"{ALGORITHM}${iterations}${b64(salt).decode()}${b64(digest).decode()}"
+    return f"{ALGORITHM}:{iterations}:{b64(salt).decode()}:{b64(digest).decode()}"
 
 
 def verify_password(password: str, encoded: str) -> bool:
     """True if ``password`` matches ``encoded``; a malformed hash matches nothing."""
     try:
-        algorithm, iterations, salt, expected = encoded.split("$")
+        algorithm, iterations, salt, expected = encoded.split(":")
         if algorithm != ALGORITHM:
             return False
         digest = hashlib.pbkdf2_hmac(
