@@ -329,3 +329,30 @@ def test_gzip_bodies_are_real_gzip(client: TestClient):
     assert wire[:2] == b"\x1f\x8b"  # what travelled was gzip, and smaller
     plain = gzip.decompress(wire)
     assert plain.startswith(b'{"api":1') and len(wire) < len(plain) / 2
+
+
+def test_a_read_only_data_volume_is_opened_immutable(tmp_path: Path, web: WebData, monkeypatch):
+    import os
+    import shutil
+    from dataclasses import replace
+
+    # A copy of the cache in WAL mode without its -shm file, in a folder this process
+    # "cannot write" (root ignores permissions, so os.access is what the code asks).
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    shutil.copy(web.settings.cache_path, folder / "cache.sqlite3")
+    settings = replace(web.settings, cache_path=folder / "cache.sqlite3")
+    real_access = os.access
+    asked: list[Path] = []
+
+    def access(path, mode, **kwargs):
+        if Path(path) == folder and mode == os.W_OK:
+            asked.append(Path(path))
+            return False
+        return real_access(path, mode, **kwargs)
+
+    monkeypatch.setattr(data.os, "access", access)
+    with data.open_cache(settings) as cache:
+        assert cache.count() > 0
+    assert asked == [folder]
+    assert not (folder / "cache.sqlite3-shm").exists()  # immutable: nothing created

@@ -10,8 +10,8 @@ API the pages use is the API scripts use, and no inline script is needed (CSP
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
@@ -61,12 +61,8 @@ class _Views:
         self.templates = templates
         self.calendar = stats.Calendar.from_settings(settings)
 
-    @contextmanager
-    def cache(self) -> Iterator[Cache]:
-        from luxlog.cache import Cache
-
-        with Cache.open(self.settings.cache_path, readonly=True, busy_timeout_sec=5) as cache:
-            yield cache
+    def cache(self) -> AbstractContextManager[Cache]:
+        return data.open_cache(self.settings)
 
     def today(self) -> date:
         return self.calendar.local_date(self.clock_ms())

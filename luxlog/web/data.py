@@ -19,7 +19,9 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -76,6 +78,22 @@ class NotFound(LuxlogError):
 
 class BadRequest(LuxlogError):
     """A malformed parameter (HTTP 400)."""
+
+
+@contextmanager
+def open_cache(settings: Settings) -> Iterator[Cache]:
+    """The cache, read-only, even on a read-only volume.
+
+    There (compose service `web`) SQLite cannot create the WAL's -shm file and refuses
+    to open; "immutable" then reads the file as it is, without locks. A flush committing
+    mid-request can make that one request fail (503); the page's next refresh is fine.
+    """
+    from luxlog.cache import Cache
+
+    path = settings.cache_path
+    immutable = not os.access(path.parent, os.W_OK) and not Path(f"{path}-shm").exists()
+    with Cache.open(path, readonly=True, busy_timeout_sec=5, immutable=immutable) as cache:
+        yield cache
 
 
 def _sec(ms: int) -> float:
@@ -413,7 +431,7 @@ def curve_view(
 
 def now_view(settings: Settings, *, now_ms: int) -> dict[str, Any]:
     """The Now page: the newest cached sample's key values, and the health verdict."""
-    from luxlog.cache import Cache, Registers
+    from luxlog.cache import Registers
     from luxlog.health import build_report
 
     health = build_report(settings, now_ms=now_ms)
@@ -442,7 +460,7 @@ def now_view(settings: Settings, *, now_ms: int) -> dict[str, Any]:
     }
     if not settings.cache_path.is_file():
         return result
-    with Cache.open(settings.cache_path, readonly=True) as cache:
+    with open_cache(settings) as cache:
         span = cache.time_range()
         if span is None:
             return result
