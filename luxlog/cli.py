@@ -618,7 +618,10 @@ def serve(
 
     credentials = web.credentials(settings)
     log.info("serving %s on http://%s:%d/ (Ctrl-C stops it)", settings.data_dir, host, port)
-    run_server(settings, host=host, port=port, credentials=credentials)
+    try:
+        run_server(settings, host=host, port=port, credentials=credentials)
+    except Interrupted:  # uvicorn has shut down cleanly, then re-raised the signal
+        log.info("serve stopped")
 
 
 @app.command()

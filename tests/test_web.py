@@ -139,6 +139,8 @@ def test_day_api_is_columnar_decimated_and_gzipped(client: TestClient):
     bands = {b["key"]: b for b in view["bands"]}
     assert bands["compressor"]["spans"] and bands["heating_mode"]["spans"]
     assert view["figures"]["period"] == "2026-01-19" and view["figures"]["heat_kwh"] > 0
+    assert view["figures_from"] == "summary"  # a finished day: its stored row
+    assert view["gaps"] == []
     full = client.get("/api/v1/day/2026-01-19?width=4000").json()
     assert len(full["temperatures"][0]["t"]) == 288  # no decimation when it fits
 
@@ -146,7 +148,24 @@ def test_day_api_is_columnar_decimated_and_gzipped(client: TestClient):
 def test_today_has_no_next_day(client: TestClient):
     view = client.get(f"/api/v1/day/{TODAY}").json()
     assert view["next"] is None
+    assert view["figures_from"] == "statistics" and view["figures"]["heat_kwh"] > 0
+    assert view["gaps"] == []  # the last sample is one poll old: not a gap yet
     assert max(view["temperatures"][0]["t"]) < view["start"] + 12 * 3600
+
+
+def test_gaps_follow_the_statistics_rule():
+    from luxlog.sample import Sample
+
+    finder = data._GapFinder(1_000_000, 2_000_000, interval_sec=10)  # gap: > 30 s
+    times = [900_000, 1_000_000, 1_030_000, 1_061_000, 1_500_000, 1_900_000]
+    seen = [s.timestamp_ms for s in finder.watch(Sample(t, "h", (), ()) for t in times)]
+    assert seen == times  # passes every sample through
+    assert finder.spans == [
+        (1_030_000, 1_061_000),
+        (1_061_000, 1_500_000),
+        (1_500_000, 1_900_000),
+        (1_900_000, 2_000_000),
+    ]
 
 
 def test_decimation_keeps_extremes_in_time_order():

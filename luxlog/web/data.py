@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from luxlog.cache import Cache
     from luxlog.config import Settings
     from luxlog.report import Series
+    from luxlog.sample import Sample
 
 API_VERSION = 1
 MAX_WIDTH = 4000  # pixels: a wider request is clamped (min/max keeps 2 points a pixel)
@@ -97,7 +98,8 @@ def open_cache(settings: Settings) -> Iterator[Cache]:
 
 
 def _sec(ms: int) -> float:
-    return ms / 1000
+    """Seconds (uPlot's unit), as an integer when whole: shorter JSON."""
+    return ms // 1000 if ms % 1000 == 0 else ms / 1000
 
 
 def parse_day(text: str) -> date:
@@ -164,7 +166,7 @@ def series_columns(series: Series, start_ms: int, end_ms: int, width: int) -> di
         if not segment:
             continue
         if times:
-            times.append(_sec(segment[0][0]) - 0.001)
+            times.append(_sec(segment[0][0] - 1))
             values.append(None)
         for t, v in decimate(segment, start_ms, end_ms, width):
             times.append(_sec(t))
@@ -185,30 +187,58 @@ def series_columns(series: Series, start_ms: int, end_ms: int, width: int) -> di
 def day_view(
     cache: Cache, settings: Settings, day: date, *, now_ms: int, width: int | None = None
 ) -> dict[str, Any]:
-    """The Day page: temperatures, state bands, power, the day's figures."""
-    from luxlog.report import build
+    """The Day page: temperatures, state bands, power, the day's figures.
+
+    A finished day's figures come from its month summary (a stored product); only a day
+    without one (today, or before the first roll-up) runs the statistics over its samples.
+    """
+    from luxlog.report import collect_charts
 
     calendar = stats.Calendar.from_settings(settings)
-    if calendar.midnight_ms(day) > now_ms:
+    period = calendar.period("day", day)
+    if period is None or period.start_ms > now_ms:
         raise NotFound(f"{day} has not begun yet")
-    report, _ = build(cache, settings, day, now_ms=now_ms)
-    period = report.period
+    stored = _summary_rows(settings, day.replace(day=1)).get(day.isoformat())
+    end_ms = min(period.end_ms, now_ms + 1)
+    registers = stats.registers_read()
+    samples = cache.query(period.start_ms - stats.BRIDGE_MS, end_ms, registers=registers)
+    gaps = _GapFinder(period.start_ms, end_ms, settings.interval_sec)
+    if stored is None:
+        from luxlog.report import collect
+
+        report = collect(
+            gaps.watch(samples),
+            period,
+            calendar=calendar,
+            interval_sec=settings.interval_sec,
+            now_ms=now_ms,
+        )
+        temperatures, bands, power, note = (
+            report.temperatures,
+            report.bands,
+            report.power,
+            report.power_note,
+        )
+        figures = _row_fields(report.stats)
+    else:
+        temperatures, bands, power, note = collect_charts(
+            gaps.watch(samples), period, interval_sec=settings.interval_sec
+        )
+        figures = stored
     pixels = clamp_width(width)
     return {
         "api": API_VERSION,
         "day": day.isoformat(),
-        "timezone": report.timezone,
+        "timezone": str(calendar.zone),
         "start": _sec(period.start_ms),
         "end": _sec(period.end_ms),
         "previous": (day - timedelta(days=1)).isoformat(),
-        "next": (day + timedelta(days=1)).isoformat()
-        if calendar.midnight_ms(day + timedelta(days=1)) <= now_ms
-        else None,
+        "next": (day + timedelta(days=1)).isoformat() if period.end_ms <= now_ms else None,
         "temperatures": [
-            series_columns(s, period.start_ms, period.end_ms, pixels) for s in report.temperatures
+            series_columns(s, period.start_ms, period.end_ms, pixels) for s in temperatures
         ],
-        "power": [series_columns(s, period.start_ms, period.end_ms, pixels) for s in report.power],
-        "power_note": report.power_note,
+        "power": [series_columns(s, period.start_ms, period.end_ms, pixels) for s in power],
+        "power_note": note,
         "bands": [
             {
                 "key": band.key,
@@ -216,11 +246,34 @@ def day_view(
                 "colour": band.colour,
                 "spans": [[_sec(a), _sec(b)] for a, b in band.spans],
             }
-            for band in report.bands
+            for band in bands
         ],
-        "gaps": [[_sec(a), _sec(b)] for a, b in report.gaps],
-        "figures": report.stats.to_json(),
+        "gaps": [[_sec(a), _sec(b)] for a, b in gaps.spans],
+        "figures": figures,
+        "figures_from": "statistics" if stored is None else "summary",
     }
+
+
+class _GapFinder:
+    """Spans inside ``[start, end)`` without a sample for more than
+    :data:`~luxlog.stats.GAP_INTERVALS` poll intervals (the statistics' rule)."""
+
+    def __init__(self, start_ms: int, end_ms: int, interval_sec: int) -> None:
+        self.start, self.end = start_ms, end_ms
+        self.limit = stats.GAP_INTERVALS * interval_sec * 1000
+        self.spans: list[tuple[int, int]] = []
+
+    def watch(self, samples: Iterable[Sample]) -> Iterator[Sample]:
+        previous = self.start
+        for sample in samples:
+            t = sample.timestamp_ms
+            if t >= self.start:
+                if t - previous > self.limit:
+                    self.spans.append((previous, t))
+                previous = t
+            yield sample
+        if self.end - previous > self.limit:
+            self.spans.append((previous, self.end))
 
 
 def _summary_rows(settings: Settings, month: date) -> dict[str, dict[str, Any]]:
