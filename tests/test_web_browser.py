@@ -127,6 +127,7 @@ def test_day_chart_is_drawn_quickly_and_navigates(context, server):
     assert drawn_ms < 2000, drawn_ms
     page.click("#next")
     page.wait_for_url(f"{base}/day/{TODAY}")
+    page.wait_for_selector("#chart-power[data-drawn='1']", timeout=5000)
     assert page.locator("#next").is_hidden()  # no day after today
     page.close()
 
