@@ -203,7 +203,8 @@
         width: chartWidth(el),
         series: [{}].concat(series),
         axes: [{}].concat(axes),
-        scales: Object.assign({}, base.scales, scales || {}),
+        // Bars start at zero: a day with 8 starts must not look like none.
+        scales: Object.assign({ y: { range: (u, min, max) => [0, max > 0 ? max * 1.05 : 1] } }, base.scales, scales || {}),
       });
       drawn(el, new uPlot(options, [d.t].concat(columns), el));
     };
@@ -215,8 +216,7 @@
         { label: "COP", stroke: "#0072B2", width: 2, scale: "cop" },
       ],
       [d.heat_kwh, d.electricity_kwh, d.cop],
-      [{ label: "kWh" }, { scale: "cop", side: 1, label: "COP", grid: { show: false } }],
-      { y: { range: (u, min, max) => [0, Math.max(1, max)] } }
+      [{ label: "kWh" }, { scale: "cop", side: 1, label: "COP", grid: { show: false } }]
     );
     plot(
       "chart-starts",
