@@ -375,3 +375,23 @@ def test_a_read_only_data_volume_is_opened_immutable(tmp_path: Path, web: WebDat
         assert cache.count() > 0
     assert asked == [folder]
     assert not (folder / "cache.sqlite3-shm").exists()  # immutable: nothing created
+
+
+def test_browsing_changes_nothing_on_disk(web: WebData):
+    import hashlib as h
+
+    def snapshot() -> dict[str, tuple[int, str]]:
+        root = web.settings.data_dir
+        return {
+            str(p.relative_to(root)): (p.stat().st_mtime_ns, h.sha256(p.read_bytes()).hexdigest())
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.endswith(("-shm", "-wal"))
+        }
+
+    before = snapshot()
+    client = TestClient(create_app(web.settings, clock_ms=lambda: web.now_ms))
+    for url in ("/", "/files", "/api/v1/now", "/api/v1/day/2026-01-19", "/api/v1/files"):
+        assert client.get(url).status_code == 200, url
+    for url in ("/api/v1/period/season/2026-01-19", "/api/v1/curve?days=2"):
+        assert client.get(url).status_code == 200, url
+    assert snapshot() == before
