@@ -92,6 +92,10 @@ def main() -> None:
         stats.write_month_summaries(settings, START, last, now_ms=now_ms)
         print(f"month summaries (what `rollup due` keeps) in {time.perf_counter() - started:.1f} s")
 
+        import warnings
+
+        # Starlette 1.x suggests httpx2 for its TestClient; httpx behaves the same here.
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
         from starlette.testclient import TestClient
 
         from luxlog.web.app import create_app
