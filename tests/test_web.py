@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,14 @@ def test_every_page_renders_with_security_headers(client: TestClient, url: str, 
     # Nothing off the machine and no inline script: CSP would block it anyway.
     assert "http://" not in response.text and "https://" not in response.text
     assert "<script>" not in response.text and " on" + "load=" not in response.text
+    assert re.search(r'src="/static/luxlog\.js\?v=[0-9a-f]{12}"', response.text)
+
+
+def test_static_files_are_cached_by_the_browser(client: TestClient):
+    response = client.get("/static/uPlot.iife.min.js?v=x")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "private, max-age=86400"
+    assert "cache-control" not in client.get("/api/v1/files").headers
 
 
 def test_bad_urls_get_one_line_errors(client: TestClient):

@@ -9,6 +9,7 @@ API the pages use is the API scripts use, and no inline script is needed (CSP
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -60,6 +61,10 @@ class _Views:
         self.clock_ms = clock_ms
         self.templates = templates
         self.calendar = stats.Calendar.from_settings(settings)
+        digest = hashlib.sha256()
+        for path in sorted((HERE / "static").iterdir()):
+            digest.update(path.read_bytes())
+        self.assets = digest.hexdigest()[:12]
 
     def cache(self) -> AbstractContextManager[Cache]:
         return data.open_cache(self.settings)
@@ -69,7 +74,9 @@ class _Views:
 
     def page(self, name: str, **context: Any) -> HTMLResponse:
         template = self.templates.get_template(f"{name}.html")
-        html = template.render(page=name, pages=PAGES, version=__version__, **context)
+        html = template.render(
+            page=name, pages=PAGES, version=__version__, assets=self.assets, **context
+        )
         return HTMLResponse(html)
 
     # -- pages ------------------------------------------------------------------------
@@ -139,6 +146,26 @@ class _Views:
         return JSONResponse({"api": data.API_VERSION, "files": files})
 
 
+class _Cached:
+    """Static files cached by the browser for a day: pages name them with ``?v=<hash of
+    the static files>``, so a changed file is fetched at once and a page view costs one
+    request."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def send_cached(message: Any) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"cache-control", b"private, max-age=86400"),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_cached)
+
+
 def _when(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
 
@@ -204,7 +231,7 @@ def create_app(
         Route("/api/v1/period/{kind}/{day}", views.api_period),
         Route("/api/v1/curve", views.api_curve),
         Route("/api/v1/files", views.api_files),
-        Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+        Mount("/static", app=_Cached(StaticFiles(directory=HERE / "static")), name="static"),
     ]
     app = Starlette(
         routes=routes,
