@@ -70,11 +70,14 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 # Dependencies exactly as locked (same versions and files on every architecture; wheels
 # only, so nothing is compiled), then luxlog's own wheel - a regular install, not editable.
 # pip compiles the .py files at install time; the polls then start from bytecode.
-COPY requirements.lock /tmp/requirements.lock
+# requirements-web.lock adds the web extra (`luxlog serve`, the compose service `web`);
+# nothing on the poll path imports it.
+COPY requirements.lock requirements-web.lock /tmp/
 COPY --from=wheel /wheels /tmp/wheels
 RUN pip install --require-hashes --only-binary=:all: -r /tmp/requirements.lock \
+    && pip install --require-hashes --only-binary=:all: -r /tmp/requirements-web.lock \
     && pip install --no-deps --no-index /tmp/wheels/luxlog-*.whl \
-    && rm -rf /tmp/requirements.lock /tmp/wheels \
+    && rm -rf /tmp/requirements.lock /tmp/requirements-web.lock /tmp/wheels \
     && test -f /usr/share/zoneinfo/Europe/Berlin \
     && luxlog --help > /dev/null
 COPY --from=supercronic /supercronic /usr/local/bin/supercronic

@@ -731,6 +731,46 @@ def schedule_command(
 
 
 @app.command()
+@_run("serve")
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (beyond loopback: password).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8088,
+    hash_password: Annotated[
+        bool,
+        typer.Option("--hash-password", help="Read a password from stdin, print its hash, exit."),
+    ] = False,
+) -> None:
+    """Browse the cache, the output files and the status, read-only (needs luxlog[web]).
+
+    A non-loopback --host needs web_password_hash (LUXLOG_WEB_PASSWORD_HASH), made with
+    --hash-password; browsers then log in as web_user (default: luxlog).
+    Example: luxlog serve --port 8088
+    """
+    from luxlog import web
+    from luxlog.web.security import hash_password as make_hash
+
+    if hash_password:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise typer.BadParameter("empty password on stdin", param_hint="--hash-password")
+        typer.echo(make_hash(password))
+        return
+    settings = _settings(ctx)
+    web.require_extra()
+    from luxlog.web.app import serve as run_server
+
+    credentials = web.credentials(settings)
+    log.info("serving %s on http://%s:%d/ (Ctrl-C stops it)", settings.data_dir, host, port)
+    try:
+        run_server(settings, host=host, port=port, credentials=credentials)
+    except Interrupted:  # uvicorn has shut down cleanly, then re-raised the signal
+        log.info("serve stopped")
+
+
+@app.command()
 @_run("simulate")
 def simulate(
     ctx: typer.Context,

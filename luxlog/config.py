@@ -76,6 +76,10 @@ class Settings:
     sensors_exclude: tuple[str, ...] = ()
     season_start_month: int = 9
     season_end_month: int = 5
+    # `luxlog serve`: HTTP Basic credentials (required for a non-loopback bind); the
+    # hash comes from `luxlog serve --hash-password` (luxlog.web.security).
+    web_user: str = "luxlog"
+    web_password_hash: str = ""
     # Where each value came from ("default", a file path, "LUXLOG_X", "--flag"), for
     # messages and `luxlog config`.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -100,7 +104,9 @@ class Settings:
             if item.name in ("sources", "config_file"):
                 continue
             value = getattr(self, item.name)
-            if isinstance(value, Path):
+            if item.name == "web_password_hash" and value:
+                value = "(set)"  # not a secret, but nothing to show around either
+            elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):
                 value = [str(v) for v in value]
@@ -242,6 +248,21 @@ def _patterns(value: Any) -> tuple[str, ...]:
     return tuple(item.strip() for item in items if item.strip())
 
 
+def _web_user(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or ":" in value:
+        raise _Invalid("must be a non-empty user name without ':'")
+    return value.strip()
+
+
+def _password_hash(value: Any) -> str:
+    """Checked for shape only: ``pbkdf2_sha256:<iterations>:<salt>:<hash>``."""
+    text = value.strip() if isinstance(value, str) else ""
+    parts = text.split(":")
+    if text and (len(parts) != 4 or parts[0] != "pbkdf2_sha256" or not parts[1].isdigit()):
+        raise _Invalid("must be a hash from `luxlog serve --hash-password` (pbkdf2_sha256:...)")
+    return text
+
+
 # name -> parser. Adding a setting = one entry here + one dataclass field.
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "host": _host,
@@ -266,6 +287,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "sensors_exclude": _patterns,
     "season_start_month": _int_in(1, 12),
     "season_end_month": _int_in(1, 12),
+    "web_user": _web_user,
+    "web_password_hash": _password_hash,
 }
 _PATH_FIELDS = {"data_dir", "cache_path", "spool_dir", "output_dirs"}
 

@@ -122,4 +122,10 @@ def run_demo(
     # The command as the user can type it (./dev installs into .venv/bin, not onto PATH).
     program = sys.argv[0] if Path(sys.argv[0]).name == "luxlog" else "luxlog"
     lines.append(f"next: {shlex.quote(program)} --data-dir {shlex.quote(str(folder))} status")
+    # Last, so it is what the eye lands on: the browser view of the same folder (needs
+    # the web extra; ./dev installs it with `./dev test`, pip with 'luxlog[web]').
+    lines.append(
+        f"browse: {shlex.quote(program)} --data-dir {shlex.quote(str(folder))} serve"
+        "  (then open http://127.0.0.1:8088/)"
+    )
     return lines

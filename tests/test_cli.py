@@ -212,7 +212,10 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     reports = sorted((folder / "csv").glob("*_report.html"))
     assert reports and all(f"report:  {r}" in out for r in reports)
     assert "status --check: healthy" in out
-    assert out.rstrip().endswith(f"--data-dir {folder.resolve()} status")
+    assert f"--data-dir {folder.resolve()} status\n" in out
+    assert out.rstrip().endswith(
+        f"--data-dir {folder.resolve()} serve  (then open http://127.0.0.1:8088/)"
+    )
 
 
 def test_demo_hours_option(tmp_path):

@@ -393,3 +393,34 @@ def test_requirements_build_lock_pins_the_build_backend():
         assert name in lock, f"{name} (build) missing from requirements-build.lock: ./dev lock"
         assert requirement.specifier.contains(lock[name][0])
     assert all(hashes for _, hashes, _ in lock.values())
+
+
+def test_compose_web_service_reads_the_data_volume_read_only():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    web = compose["services"]["web"]
+    assert web["image"] == compose["services"]["luxlog"]["image"]  # one image
+    assert web["volumes"] == ["./logs:/app/logs:ro"]
+    assert web["command"][:2] == ["luxlog", "serve"] and "--host" in web["command"]
+    assert all(port.startswith("127.0.0.1:") for port in web["ports"])
+    check = web["healthcheck"]["test"]
+    assert check[0] == "CMD" and "8088" in check[-1]
+    # The health check's one-liner is valid Python (it runs only inside the image).
+    compile(check[-1], "healthcheck", "exec")
+
+
+def test_requirements_web_lock_pins_the_web_extra_with_hashes():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    lock = read_lock(ROOT / "requirements-web.lock")
+    base = read_lock(ROOT / "requirements.lock")
+    for text in project["project"]["optional-dependencies"]["web"]:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in lock, f"{name} (web extra) missing from requirements-web.lock: ./dev lock"
+        assert requirement.specifier.contains(lock[name][0])
+    for name, (version, hashes, _) in lock.items():
+        assert hashes, name
+        if name in base:  # installed after requirements.lock: the same pins
+            assert base[name][0] == version, name
+    assert "pip install --require-hashes --only-binary=:all: -r /tmp/requirements-web.lock" in (
+        " ".join(stages()[-1])
+    )

@@ -185,6 +185,7 @@ class Cache:
         *,
         readonly: bool = False,
         busy_timeout_sec: float = DEFAULT_BUSY_TIMEOUT_SEC,
+        immutable: bool = False,
     ) -> Iterator[Cache]:
         """Open (and, when writable, create and migrate) the cache at ``path``.
 
@@ -197,6 +198,10 @@ class Cache:
             if not path.is_file():
                 raise StorageError(f"cache {path} does not exist (run `luxlog flush` first)")
             target = f"file:{quote(str(path.absolute()))}?mode=ro"
+            if immutable:
+                # A read-only mount without the WAL's -shm file: SQLite cannot open the
+                # file otherwise. Reads then skip locking; see luxlog.web.app.
+                target += "&immutable=1"
         else:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
