@@ -36,7 +36,7 @@ from luxlog.cache.schema import (
     initialise_file,
     migrate,
 )
-from luxlog.errors import Busy, LuxlogError, StorageError
+from luxlog.errors import Busy, CacheDamaged, LuxlogError, StorageError
 from luxlog.sample import Sample
 
 if TYPE_CHECKING:
@@ -57,6 +57,12 @@ _STALE_REFERENCE_FRACTION = 8
 
 _NO_START = -(2**62)
 _NO_END = 2**62
+
+# What every "damaged cache" message ends with: the user's next step, in one line.
+RESTORE_HINT = (
+    "nothing more is written into it and the spool keeps every new sample: "
+    "run `luxlog cache restore` (see README, When things go wrong)"
+)
 
 _CHUNK_COLUMNS = "id, first_ms, last_ms, count, host_id, n_calc, n_param, ref_id, codec, times"
 
@@ -105,7 +111,7 @@ def _translate(path: Path, exc: BaseException, busy_timeout_sec: float) -> Luxlo
     if isinstance(exc, SchemaError):
         return StorageError(f"cache {path}: {text}")
     if isinstance(exc, codec.CodecError):
-        return StorageError(f"cache {path} is corrupt: {text}")
+        return CacheDamaged(f"cache {path} is corrupt: {text}; {RESTORE_HINT}")
     if isinstance(exc, OSError):
         return StorageError(f"cache {path}: {exc.strerror or text}")
     name = getattr(exc, "sqlite_errorname", "") or ""
@@ -118,7 +124,9 @@ def _translate(path: Path, exc: BaseException, busy_timeout_sec: float) -> Luxlo
     if name == "SQLITE_FULL":
         return StorageError(f"cache {path} cannot grow (disk full?): {text}")
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-        return StorageError(f"cache {path} is corrupt or not a luxlog cache: {text}")
+        return CacheDamaged(
+            f"cache {path} is corrupt or not a luxlog cache: {text}; {RESTORE_HINT}"
+        )
     if name.startswith("SQLITE_CANTOPEN"):
         return StorageError(f"cache {path} cannot be opened: {text}")
     if name.startswith("SQLITE_IOERR"):
@@ -477,6 +485,17 @@ class Cache:
                    ON CONFLICT (key) DO UPDATE SET value = excluded.value,
                    updated_ms = excluded.updated_ms""",
                 (key, value, time.time_ns() // 1_000_000),
+            )
+
+    def merge_state(self, rows: Iterable[tuple[str, str, int]]) -> None:
+        """Take ``(key, value, updated_ms)`` rows where they are newer than ours (restore)."""
+        with self.atomic(), self._guard():
+            self._connection.executemany(
+                """INSERT INTO state (key, value, updated_ms) VALUES (?, ?, ?)
+                   ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+                   updated_ms = excluded.updated_ms
+                   WHERE excluded.updated_ms > state.updated_ms""",
+                list(rows),
             )
 
     def get_state(self, key: str) -> str | None:
