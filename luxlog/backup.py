@@ -326,6 +326,34 @@ def backup(settings: Settings, *, now_ms: int) -> BackupResult:
     return BackupResult(target, samples, size, seconds, len(covered), rotated)
 
 
+def summary(settings: Settings) -> dict[str, object]:
+    """Backups and kept segments for ``status --json`` (listings only: a few ``stat``).
+
+    A folder that cannot be listed shows up as ``error`` rather than failing ``status``.
+    """
+    from luxlog.spool import format_timestamp
+
+    try:
+        found = list_backups(settings)
+    except StorageError as exc:
+        return {"path": str(backups_dir(settings)), "error": str(exc)}
+    kept = retained_segments(settings)
+    kept_bytes = 0
+    for path in kept:
+        with suppress(OSError):
+            kept_bytes += path.stat().st_size
+    return {
+        "path": str(backups_dir(settings)),
+        "count": len(found),
+        "keep": settings.backup_keep,
+        "newest": format_timestamp(found[0].at_ms) if found else None,
+        "bytes": sum(item.size for item in found),
+        "flushed_segments_kept": len(kept),
+        "flushed_segments_bytes": kept_bytes,
+        "error": None,
+    }
+
+
 def is_due(settings: Settings, *, now_ms: int) -> bool:
     """A cache exists and the newest backup is a day old (or from the future)."""
     if not settings.cache_path.is_file():

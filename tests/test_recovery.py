@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import random
 from pathlib import Path
 
@@ -341,3 +342,19 @@ def test_salvage_of_an_unreadable_file_yields_nothing(tmp_path: Path) -> None:
     report = SalvageReport(path)
     assert list(salvage(path, report)) == [] and report.error is not None
     assert verify_file(path)
+
+
+def test_status_shows_backups_and_kept_segments(tmp_path: Path, samples: list[Sample]) -> None:
+    settings = make(tmp_path)
+    spool_and_flush(settings, samples[:PER_DAY], flushes=2)
+    result = invoke(settings, "status", "--json")
+    section = json.loads(result.stdout)["backups"]
+    assert section["count"] == 0 and section["newest"] is None and section["keep"] == 7
+    assert section["flushed_segments_kept"] == 2 and section["flushed_segments_bytes"] > 0
+
+    backup.backup(settings, now_ms=START + 86_400_000)
+    section = json.loads(invoke(settings, "status", "--json").stdout)["backups"]
+    assert section["count"] == 1 and section["newest"] == "2025-11-27T00:00:00.000Z"
+    assert section["flushed_segments_kept"] == 0 and section["bytes"] > 0
+    text = invoke(settings, "status").stdout
+    assert "1 of 7 kept" in text and "newest 2025-11-27T00:00:00.000Z" in text

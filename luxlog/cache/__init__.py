@@ -134,6 +134,21 @@ def _translate(path: Path, exc: BaseException, busy_timeout_sec: float) -> Luxlo
     return StorageError(f"cache {path}: {text}")
 
 
+def sqlite_problems(rows: Sequence[Any]) -> list[str]:
+    """The rows of ``integrity_check``/``quick_check`` as one problem per line.
+
+    SQLite may pack many problems into one row, separated by newlines and headed by
+    ``*** in database main ***``; messages to users must be single lines.
+    """
+    return [
+        line.strip()
+        for row in rows
+        if row[0] != "ok"
+        for line in str(row[0]).splitlines()
+        if line.strip() and not line.startswith("***")
+    ]
+
+
 class Cache:
     """An open cache file. Use :meth:`open`; every method may raise ``StorageError``.
 
@@ -671,11 +686,7 @@ class Cache:
         """
         pragma = "quick_check" if quick else "integrity_check"
         with self._guard():
-            problems = [
-                str(row[0])
-                for row in self._connection.execute(f"PRAGMA {pragma}").fetchall()
-                if row[0] != "ok"
-            ]
+            problems = sqlite_problems(self._connection.execute(f"PRAGMA {pragma}").fetchall())
         if quick or problems:
             return problems
         with self._guard():

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from luxlog.cache import codec
+from luxlog.cache import codec, sqlite_problems
 from luxlog.sample import Sample
 
 # A chunk is one clock hour: even one poll a second is 3,600 samples, and the wire
@@ -64,8 +64,7 @@ def verify_file(path: Path) -> list[str]:
         return [f"cannot open {path}: {_reason(exc)}"]
     problems: list[str] = []
     try:
-        rows = connection.execute("PRAGMA integrity_check").fetchall()
-        problems = [str(row[0]) for row in rows if row[0] != "ok"]
+        problems = sqlite_problems(connection.execute("PRAGMA integrity_check").fetchall())
         if problems:
             return problems[:_MAX_PROBLEMS]
         hosts = {int(row[0]) for row in connection.execute("SELECT id FROM hosts")}
