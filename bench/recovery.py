@@ -114,7 +114,10 @@ def main() -> None:
         damage(settings.cache_path)
         salvaged = restore(settings, now_ms=now_ms + 120_000)
 
-    print(f"{args.days}-day cache of 30-s polls (built in {build_sec:.0f} s): {cache_size / 1e6:.1f} MB")
+    print(
+        f"{args.days}-day cache of 30-s polls (built in {build_sec:.0f} s): "
+        f"{cache_size / 1e6:.1f} MB"
+    )
     print(f"  flush check (quick_check) : {quick.seconds:.3f} s  (what every flush adds)")
     print(f"  cache check (full)        : {full.seconds:.3f} s")
     print(
