@@ -472,6 +472,8 @@ def prune(
         for entry in result.dirs:
             for item in entry.deleted:
                 typer.echo(str(item.path))
+        for path in result.backups_removed:
+            typer.echo(str(path))
     if result.problems:
         raise StorageError(
             f"prune left {len(result.problems)} problem(s), first: {result.problems[0]}"

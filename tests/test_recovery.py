@@ -358,3 +358,17 @@ def test_status_shows_backups_and_kept_segments(tmp_path: Path, samples: list[Sa
     assert section["flushed_segments_kept"] == 0 and section["bytes"] > 0
     text = invoke(settings, "status").stdout
     assert "1 of 7 kept" in text and "newest 2025-11-27T00:00:00.000Z" in text
+
+
+def test_prune_applies_a_lowered_backup_keep(tmp_path: Path, samples: list[Sample]) -> None:
+    settings = make(tmp_path)
+    spool_and_flush(settings, samples[:10])
+    made = [backup.backup(settings, now_ms=START + day * 86_400_000) for day in range(3)]
+    env = {"LUXLOG_BACKUP_KEEP": "1"}
+    args = ["--data-dir", str(settings.data_dir), "prune"]
+    result = runner.invoke(app, [*args, "--dry-run"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split() == [str(made[1].path), str(made[0].path)]
+    assert all(item.path.exists() for item in made)
+    assert runner.invoke(app, args, env=env).exit_code == 0
+    assert [item.path for item in backup.list_backups(settings)] == [made[2].path]
