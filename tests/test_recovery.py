@@ -11,7 +11,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -372,3 +377,47 @@ def test_prune_applies_a_lowered_backup_keep(tmp_path: Path, samples: list[Sampl
     assert all(item.path.exists() for item in made)
     assert runner.invoke(app, args, env=env).exit_code == 0
     assert [item.path for item in backup.list_backups(settings)] == [made[2].path]
+
+
+def test_backup_killed_at_any_instant_never_loses_coverage(
+    tmp_path: Path, samples: list[Sample]
+) -> None:
+    """SIGKILL `luxlog cache backup` at random instants: a file with a backup's name is
+    always a verified backup, and newest backup + kept segments always hold every
+    flushed sample. Bounded by time, not by rounds."""
+    settings = make(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LUXLOG_")}
+    env["LUXLOG_DATA_DIR"] = str(settings.data_dir)
+    jitter = random.Random(7)
+    flushed: list[Sample] = []
+    deadline = time.monotonic() + 0.8
+    rounds = 0
+    while time.monotonic() < deadline or rounds < 2:
+        batch = samples[rounds * 12 : (rounds + 1) * 12]
+        spool_and_flush(settings, batch)
+        flushed += batch
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "luxlog", "cache", "backup"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            proc.wait(timeout=jitter.uniform(0.05, 0.6))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=5) in (0, -signal.SIGKILL)
+        rounds += 1
+        found = backup.list_backups(settings)
+        assert all(verify_file(item.path) == [] for item in found)
+        held: set[int] = set()
+        if found:
+            with Cache.open(found[0].path, readonly=True) as copy:
+                held.update(copy.timestamps(-(2**62), 2**62))
+        read = backup.RetainedRead()
+        for path in backup.retained_segments(settings):
+            held.update(s.timestamp_ms for s in backup.read_retained(path, read))
+        assert held >= {sample.timestamp_ms for sample in flushed}, rounds
+    made = backup.backup(settings, now_ms=START + 30 * 86_400_000)
+    assert [p.name for p in made.path.parent.iterdir() if p.name.startswith(".")] == []
+    assert made.samples == len(flushed) and backup.retained_segments(settings) == []
