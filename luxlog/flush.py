@@ -7,8 +7,9 @@ The order of steps is what makes a SIGKILL at any instant harmless:
    appending to a fresh file and we only ingest lines that were complete;
 2. read each segment line by line and add its samples in bounded batches, each batch
    one committed transaction (memory stays flat for a week-long backlog);
-3. read back the timestamps it wrote, keep the segment compressed in ``spool/flushed/``
-   until a verified backup covers it (``luxlog.backup``), and only then delete it.
+3. after each batch, read back the timestamps it wrote; after the last one, keep the
+   segment compressed in ``spool/flushed/`` until a verified backup covers it
+   (``luxlog.backup``), and delete it from the spool.
 
 A crash before 3 leaves the segment in place and the next flush reads it again; the
 cache ignores timestamps it already holds, so nothing is doubled. A failure of the
@@ -19,8 +20,8 @@ A damaged cache must not swallow samples: SQLite happily commits into a file who
 other pages are garbage, and the segment would then be deleted with its only good copy
 elsewhere. So before the first write the flush runs SQLite's ``quick_check`` (page and
 b-tree structure of the whole file; ~0.1 s on a year's cache, ``bench/storage.py``) and
-refuses with ``CacheDamaged`` (exit 7) and the way out; the step 3 read-back checks the
-hours it wrote.
+refuses with ``CacheDamaged`` (exit 7) and the way out; the read-back checks the hours
+it wrote.
 """
 
 from __future__ import annotations
@@ -137,10 +138,9 @@ def flush(settings: Settings, *, progress: Progress | None = None) -> FlushResul
             check_before_writing(cache)
             for number, segment in enumerate(segments):
                 report = SegmentRead(segment)
-                stamps: list[int] = []
                 for batch in _batches(spool.read(segment, report)):
                     added = cache.add_many(batch)
-                    stamps.extend(sample.timestamp_ms for sample in batch)
+                    _read_back(cache, [sample.timestamp_ms for sample in batch])
                     result.samples_read += len(batch)
                     result.samples_added += added
                     result.duplicates += len(batch) - added
@@ -156,7 +156,6 @@ def flush(settings: Settings, *, progress: Progress | None = None) -> FlushResul
                     )
                     result.bad_lines.append((segment.name, line, reason))
                 # Only now: every sample of the segment is committed (or was already).
-                _read_back(cache, stamps)
                 retain_segment(settings, segment)
                 spool.remove(segment)
                 result.segments += 1

@@ -421,3 +421,16 @@ def test_backup_killed_at_any_instant_never_loses_coverage(
     made = backup.backup(settings, now_ms=START + 30 * 86_400_000)
     assert [p.name for p in made.path.parent.iterdir() if p.name.startswith(".")] == []
     assert made.samples == len(flushed) and backup.retained_segments(settings) == []
+
+
+def test_read_back_notices_a_commit_the_cache_cannot_give_back(
+    tmp_path: Path, samples: list[Sample]
+) -> None:
+    from luxlog.flush import _read_back
+
+    settings = make(tmp_path)
+    with Cache.open(settings.cache_path) as cache:
+        cache.add_many(samples[:3])
+        _read_back(cache, [sample.timestamp_ms for sample in samples[:3]])
+        with pytest.raises(CacheDamaged, match="lost 1 of 2 sample"):
+            _read_back(cache, [samples[0].timestamp_ms, samples[5].timestamp_ms])
