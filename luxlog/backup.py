@@ -239,9 +239,15 @@ def _remove_temps(directory: Path) -> None:
             leftover.unlink()
 
 
-def rotate(settings: Settings, *, dry_run: bool = False) -> list[Path]:
-    """Delete all but the newest ``backup_keep`` backups; return what went (would go)."""
-    expired = [item.path for item in list_backups(settings)[settings.backup_keep :]]
+def rotate(settings: Settings, *, dry_run: bool = False, protect: Path | None = None) -> list[Path]:
+    """Delete all but the newest ``backup_keep`` backups; return what went (would go).
+
+    ``protect`` is the backup just made: after the clock went back, its name sorts
+    before older backups, and it must survive its own rotation all the same.
+    """
+    found = [item for item in list_backups(settings) if item.path != protect]
+    keep = settings.backup_keep - (1 if protect is not None else 0)
+    expired = [item.path for item in found[keep:]]
     if not dry_run:
         for path in expired:
             try:
@@ -310,9 +316,9 @@ def backup(settings: Settings, *, now_ms: int) -> BackupResult:
         if covered:
             with suppress(OSError):
                 _fsync_dir(covered[0].parent)
-        rotated = rotate(settings)
+        size = target.stat().st_size
+        rotated = rotate(settings, protect=target)
     seconds = time.perf_counter() - began
-    size = target.stat().st_size
     log.info(
         "backup %s: %d sample(s), %d bytes in %.1f s; %d flushed segment(s) covered, "
         "%d old backup(s) removed",

@@ -3,10 +3,14 @@
 Restore builds a new cache beside the old one from three sources, each of which may be
 missing or partly unreadable:
 
-1. the newest backup that passes ``salvage.verify_file`` (older ones if it does not);
+1. the newest backup that passes ``salvage.verify_file`` (older ones if it does not),
+   copied whole;
 2. every retained flushed segment (``spool/flushed/*.gz``: flushed since that backup);
-3. every chunk still readable in the damaged file, and in files an earlier restore set
-   aside (``cache.sqlite3.damaged-*``), so a restore killed half-way loses nothing.
+3. every chunk still readable in the other backups, in the damaged file, and in files
+   an earlier restore set aside (``cache.sqlite3.damaged-*``), so a restore killed
+   half-way loses nothing. Hours already held cost a timestamp check each; hours not
+   held are copied as encoded (checksums verified), so even a year salvaged from the
+   damaged file alone takes seconds.
 
 The cache ignores a timestamp it already holds, so overlaps between the sources are
 harmless, and every sample a poll spooled and a flush committed is present exactly once
@@ -238,7 +242,12 @@ def restore(settings: Settings, *, now_ms: int) -> RestoreResult:
                 present = set(new.timestamps(stamps[0], stamps[-1] + 1))
                 return all(stamp in present for stamp in stamps)
 
-            sources = [path, *_damaged_copies(path)] if path.exists() else _damaged_copies(path)
+            # The other backups too: cheap (their hours are mostly held already, which
+            # costs a timestamp check each), and after the clock went back the newest
+            # name is not the newest content.
+            others = [b.path for b in backup.list_backups(settings) if b.path != result.backup]
+            current = [path] if path.exists() else []
+            sources = [*others, *current, *_damaged_copies(path)]
             for source in sources:
                 report = SalvageReport(source)
                 pending = 0
@@ -246,8 +255,17 @@ def restore(settings: Settings, *, now_ms: int) -> RestoreResult:
                 while True:
                     # Group commits: one fsync per ~two days of chunks, not per hour.
                     with new.atomic():
-                        for samples in chunks:
-                            new.add_many(samples)
+                        for chunk in chunks:
+                            if not new.add_encoded(
+                                chunk.host,
+                                chunk.n_calc,
+                                chunk.n_param,
+                                chunk.stamps,
+                                chunk.reference,
+                                chunk.times,
+                                chunk.data,
+                            ):
+                                new.add_many(chunk.samples())  # merge into an hour held
                             pending += 1
                             if pending % _CHUNKS_PER_COMMIT == 0:
                                 break
@@ -279,7 +297,7 @@ def restore(settings: Settings, *, now_ms: int) -> RestoreResult:
         log.info("unreadable in the damaged file (covered by backup or segments?): %s", item)
     log.info(
         "restored %s: %d sample(s) from backup %s, %d retained segment(s) (%d samples), "
-        "%d chunk(s) salvaged (%d new samples), %d chunk(s) unreadable; old file kept as %s "
+        "%d chunk(s) salvaged (%d samples handed on), %d chunk(s) unreadable; old file kept as %s "
         "(%.1f s)",
         path,
         result.samples,

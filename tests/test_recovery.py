@@ -434,3 +434,37 @@ def test_read_back_notices_a_commit_the_cache_cannot_give_back(
         _read_back(cache, [sample.timestamp_ms for sample in samples[:3]])
         with pytest.raises(CacheDamaged, match="lost 1 of 2 sample"):
             _read_back(cache, [samples[0].timestamp_ms, samples[5].timestamp_ms])
+
+
+def test_a_backup_named_before_the_others_survives_its_rotation(
+    tmp_path: Path, samples: list[Sample]
+) -> None:
+    """The clock went back: the fresh backup's name sorts oldest, yet it is kept."""
+    settings = make(tmp_path)
+    spool_and_flush(settings, samples[:10])
+    later = [backup.backup(settings, now_ms=START + day * 86_400_000) for day in (5, 6, 7)]
+    earlier = backup.backup(settings, now_ms=START)
+    assert earlier.path.exists() and earlier.rotated == [later[0].path]
+    assert {item.path for item in backup.list_backups(settings)} == {
+        earlier.path,
+        later[1].path,
+        later[2].path,
+    }
+
+
+def test_restore_after_the_clock_went_back_uses_every_backup(
+    tmp_path: Path, samples: list[Sample]
+) -> None:
+    """The freshest backup is named oldest and covered (deleted) the kept segments; the
+    restore still finds its samples."""
+    settings = make(tmp_path)
+    spool_and_flush(settings, samples[:PER_DAY])
+    backup.backup(settings, now_ms=START + 9 * 86_400_000)  # clock far ahead, then fixed
+    spool_and_flush(settings, samples[PER_DAY : 2 * PER_DAY])
+    backup.backup(settings, now_ms=START + 2 * 86_400_000)
+    assert backup.retained_segments(settings) == []
+    damage(settings.cache_path, "start")
+
+    restore(settings, now_ms=START + 3 * 86_400_000)
+
+    assert cached(settings) == samples[: 2 * PER_DAY]

@@ -443,6 +443,67 @@ class Cache:
         self._references[ref_id] = tuple(key_frame)
         return ref_id, self._references[ref_id]
 
+    def add_encoded(
+        self,
+        host: str,
+        n_calc: int,
+        n_param: int,
+        stamps: Sequence[int],
+        reference: tuple[int, ...],
+        times: bytes,
+        data: bytes,
+    ) -> bool:
+        """Insert a chunk as encoded elsewhere (restore) if its hour holds nothing yet.
+
+        Returns False, changing nothing, when the hour already has a chunk: the caller
+        then decodes and merges with ``add_many``. Copying the blobs as they are is what
+        lets a restore salvage a year in seconds instead of decoding and re-encoding
+        every value; the caller has verified them (``codec.check_values``).
+        """
+        bucket_ms = codec.bucket_of(stamps[0])
+        with self.atomic(), self._guard():
+            taken = self._connection.execute(
+                "SELECT 1 FROM chunks WHERE bucket_ms = ? LIMIT 1", (bucket_ms,)
+            ).fetchone()
+            if taken is not None:
+                return False
+            ref_id = self._reference_id(n_calc, n_param, reference)
+            self._connection.execute(
+                """INSERT INTO chunks (bucket_ms, host_id, n_calc, n_param, first_ms,
+                   last_ms, count, ref_id, codec, times, data)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    bucket_ms,
+                    self._host_id(host),
+                    n_calc,
+                    n_param,
+                    stamps[0],
+                    stamps[-1],
+                    len(stamps),
+                    ref_id,
+                    codec.CODEC_VERSION,
+                    times,
+                    data,
+                ),
+            )
+        return True
+
+    def _reference_id(self, n_calc: int, n_param: int, reference: tuple[int, ...]) -> int:
+        """The id of a stored reference equal to ``reference``, stored now if none is."""
+        for row in self._connection.execute(
+            "SELECT id FROM refs WHERE n_calc = ? AND n_param = ? ORDER BY id DESC",
+            (n_calc, n_param),
+        ).fetchall():
+            if self._reference(int(row[0])) == reference:
+                return int(row[0])
+        cursor = self._connection.execute(
+            "INSERT INTO refs (n_calc, n_param, data) VALUES (?, ?, ?)",
+            (n_calc, n_param, codec.encode_reference(reference)),
+        )
+        ref_id = int(cursor.lastrowid or 0)
+        self._references[ref_id] = reference
+        return ref_id
+
     def delete_before(self, timestamp_ms: int, *, reclaim: bool = True) -> int:
         """Drop samples older than ``timestamp_ms``; return how many were dropped.
 

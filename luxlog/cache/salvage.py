@@ -101,7 +101,7 @@ class SalvageReport:
     path: Path
     chunks: int = 0  # chunk rows whose timestamps could be read
     recovered: int = 0  # of those: decoded, or every sample already held elsewhere
-    samples: int = 0  # samples decoded and handed on
+    samples: int = 0  # samples in the chunks handed on
     lost: list[str] = field(default_factory=list)  # "chunk 12: reason"
     state: list[tuple[str, str, int]] = field(default_factory=list)  # readable state rows
     error: str | None = None  # the file as a whole could not be read
@@ -173,13 +173,37 @@ class _Lookups:
 HeldCheck = Callable[[list[int]], bool]
 
 
+@dataclass(frozen=True)
+class SalvagedChunk:
+    """One intact chunk: its encoded blobs (checksums verified) and what decodes them."""
+
+    host: str
+    n_calc: int
+    n_param: int
+    stamps: list[int]
+    reference: tuple[int, ...]
+    times: bytes
+    data: bytes
+
+    def samples(self) -> list[Sample]:
+        """Decode the values (the costly part: restore avoids it where it can)."""
+        vectors = codec.decode_values(
+            self.data, len(self.stamps), self.n_calc + self.n_param, self.reference
+        )
+        n_calc = self.n_calc
+        return [
+            Sample(stamp, self.host, vector[:n_calc], vector[n_calc:])
+            for stamp, vector in zip(self.stamps, vectors, strict=True)
+        ]
+
+
 def _chunk(
     connection: sqlite3.Connection, chunk_id: int, lookups: _Lookups, held: HeldCheck | None
-) -> list[Sample] | None:
-    """The samples of one chunk; ``[]`` when ``held`` says all are held; None if absent."""
+) -> SalvagedChunk | bool:
+    """One intact chunk; True when ``held`` says all its samples are held, False if absent."""
     row = connection.execute(f"SELECT {_ROW} FROM chunks WHERE id = ?", (chunk_id,)).fetchone()
     if row is None:
-        return None
+        return False
     first_ms, last_ms, count, host_id, n_calc, n_param, ref_id, version, times = row
     width = n_calc + n_param
     if not (0 < count <= _MAX_CHUNK_SAMPLES and 0 <= min(n_calc, n_param) <= width <= _MAX_WIDTH):
@@ -190,7 +214,7 @@ def _chunk(
     if stamps[-1] != last_ms or codec.bucket_of(first_ms) != codec.bucket_of(last_ms):
         raise codec.CodecError("timestamps disagree with their row")
     if held is not None and held(stamps):
-        return []
+        return True
     host = lookups.host(host_id)
     reference = lookups.reference(ref_id)
     if len(reference) != width:
@@ -198,17 +222,14 @@ def _chunk(
     data = connection.execute("SELECT data FROM chunks WHERE id = ?", (chunk_id,)).fetchone()
     if data is None or not isinstance(data[0], bytes):
         raise codec.CodecError("value blob is unreadable")
-    vectors = codec.decode_values(data[0], count, width, reference)
-    return [
-        Sample(stamp, host, vector[:n_calc], vector[n_calc:])
-        for stamp, vector in zip(stamps, vectors, strict=True)
-    ]
+    codec.check_values(data[0], count, width)
+    return SalvagedChunk(host, n_calc, n_param, stamps, reference, times, data[0])
 
 
 def salvage(
     path: Path, report: SalvageReport, *, held: HeldCheck | None = None
-) -> Iterator[list[Sample]]:
-    """Yield the samples of every intact chunk of ``path``, one chunk at a time.
+) -> Iterator[SalvagedChunk]:
+    """Yield every intact chunk of ``path``, one at a time.
 
     ``held(timestamps)`` may say that every sample of a chunk is already held elsewhere
     (restore passes "already in the rebuilt cache"): such chunks are counted as
@@ -236,18 +257,18 @@ def salvage(
         lookups = _Lookups(connection)
         for chunk_id in _row_ids(connection, "chunks", "chunks_by_time"):
             try:
-                samples = _chunk(connection, chunk_id, lookups, held)
+                found = _chunk(connection, chunk_id, lookups, held)
             except _SKIPPED as exc:
                 report.chunks += 1
                 report.lost.append(f"chunk {chunk_id}: {_reason(exc)}")
                 continue
-            if samples is None:
+            if found is False:
                 continue
             report.chunks += 1
             report.recovered += 1
-            if samples:
-                report.samples += len(samples)
-                yield samples
+            if isinstance(found, SalvagedChunk):
+                report.samples += len(found.stamps)
+                yield found
         for key_id in _row_ids(connection, "state", None) if "state" in tables else []:
             try:
                 row = connection.execute(
