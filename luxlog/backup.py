@@ -284,8 +284,12 @@ def backup(settings: Settings, *, now_ms: int) -> BackupResult:
                 copy_file(source, temp)
             except OSError as exc:
                 raise StorageError(f"cannot write backup {temp}: {exc.strerror}") from exc
-            except Exception as exc:  # sqlite3.Error: the source is unreadable or damaged
+            except Exception as exc:  # sqlite3.Error
                 text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+                name = getattr(exc, "sqlite_errorname", "") or ""
+                if not name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+                    # Disk full, read-only folder, I/O error: the copy failed, not the cache.
+                    raise StorageError(f"cannot write backup {temp}: {text}") from exc
                 raise CacheDamaged(
                     f"cache {source} cannot be backed up ({text}); "
                     "run `luxlog cache check`, then `luxlog cache restore`"

@@ -468,3 +468,15 @@ def test_restore_after_the_clock_went_back_uses_every_backup(
     restore(settings, now_ms=START + 3 * 86_400_000)
 
     assert cached(settings) == samples[: 2 * PER_DAY]
+
+
+def test_backup_that_cannot_be_written_is_a_storage_error_not_damage(
+    tmp_path: Path, samples: list[Sample]
+) -> None:
+    settings = make(tmp_path)
+    spool_and_flush(settings, samples[:10])
+    backup.backups_dir(settings).write_text("a file where the backups folder should be")
+    result = invoke(settings, "cache", "backup")
+    assert result.exit_code == 7, result.output
+    assert "cannot create backup folder" in result.stderr and "restore" not in result.stderr
+    assert len(backup.retained_segments(settings)) == 1
