@@ -311,6 +311,7 @@ def _trim_failures(settings: Settings, before_ms: int, *, dry_run: bool) -> tupl
 def _trim_cache(settings: Settings, before_ms: int, result: PruneResult) -> None:
     """Delete cache samples older than ``before_ms`` (dry run: count them)."""
     from luxlog.cache import Cache  # sqlite3 only when pruning actually runs
+    from luxlog.flush import check_before_writing
 
     path = settings.cache_path
     if not path.is_file():  # never create a cache just to find it empty
@@ -324,6 +325,8 @@ def _trim_cache(settings: Settings, before_ms: int, result: PruneResult) -> None
         hold(cache_lock_path(settings.data_dir), timeout=settings.timeout_sec, what="the cache"),
         Cache.open(path, busy_timeout_sec=settings.timeout_sec) as cache,
     ):
+        # Deleting from a damaged file would only spread the damage; restore first.
+        check_before_writing(cache)
         result.cache_bytes_before = cache.size_bytes
         # On its own, not inside atomic(): only then does it reclaim the freed pages.
         result.cache_samples = cache.delete_before(before_ms, reclaim=True)

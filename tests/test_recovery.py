@@ -480,3 +480,38 @@ def test_backup_that_cannot_be_written_is_a_storage_error_not_damage(
     assert result.exit_code == 7, result.output
     assert "cannot create backup folder" in result.stderr and "restore" not in result.stderr
     assert len(backup.retained_segments(settings)) == 1
+
+
+def test_flush_process_on_a_cache_damaged_in_the_middle_exits_7(
+    tmp_path: Path, samples: list[Sample]
+) -> None:
+    """The issue's case, as cron runs it: a real process, a few KiB overwritten mid-file."""
+    settings = make(tmp_path)
+    spool_and_flush(settings, samples[:PER_DAY])
+    damage(settings.cache_path, "middle")
+    spool_lines(settings, samples[PER_DAY : PER_DAY + 3])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LUXLOG_")}
+    env["LUXLOG_DATA_DIR"] = str(settings.data_dir)
+    done = subprocess.run(
+        [sys.executable, "-m", "luxlog", "flush"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=8,
+        check=False,
+    )
+    assert done.returncode == 7, done.stderr
+    assert "3 new" not in done.stderr and "Traceback" not in done.stderr
+    assert "luxlog cache restore" in done.stderr
+    assert len(segments(settings)) == 1  # the three samples wait in the spool
+
+
+def test_prune_does_not_write_into_a_damaged_cache(tmp_path: Path, samples: list[Sample]) -> None:
+    settings = make(tmp_path)
+    spool_and_flush(settings, samples[:PER_DAY])
+    damage(settings.cache_path, "middle")
+    before = digest(settings.cache_path)
+    result = invoke(settings, "prune")
+    assert result.exit_code == 7, result.output
+    assert "luxlog cache restore" in result.stderr
+    assert digest(settings.cache_path) == before
