@@ -515,3 +515,33 @@ def test_prune_does_not_write_into_a_damaged_cache(tmp_path: Path, samples: list
     assert result.exit_code == 7, result.output
     assert "luxlog cache restore" in result.stderr
     assert digest(settings.cache_path) == before
+
+
+def test_restore_keeps_the_bookkeeping_readable_in_the_damaged_file(
+    tmp_path: Path, samples: list[Sample]
+) -> None:
+    settings = make(tmp_path)
+    spool_and_flush(settings, samples[:PER_DAY])
+    backup.backup(settings, now_ms=START + 86_400_000)
+    with Cache.open(settings.cache_path) as cache:
+        cache.set_state("rollup.last_due", '{"written": 1}')  # newer than the backup
+    damage(settings.cache_path, "end", size=512)
+
+    restore(settings, now_ms=START + 2 * 86_400_000)
+
+    with Cache.open(settings.cache_path, readonly=True) as cache:
+        assert cache.get_state("rollup.last_due") == '{"written": 1}'
+    assert cached(settings) == samples[:PER_DAY]
+
+
+def test_a_truncated_kept_segment_gives_what_it_still_holds(
+    tmp_path: Path, samples: list[Sample]
+) -> None:
+    settings = make(tmp_path)
+    spool_and_flush(settings, samples[:PER_DAY])
+    (kept,) = backup.retained_segments(settings)
+    kept.write_bytes(kept.read_bytes()[: kept.stat().st_size // 2])
+    read = backup.RetainedRead()
+    got = list(backup.read_retained(kept, read))
+    assert 0 < len(got) < PER_DAY and got == samples[: len(got)]
+    assert read.unreadable and kept.name in read.unreadable[0]
