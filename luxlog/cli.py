@@ -351,7 +351,101 @@ def rollup_due(ctx: typer.Context) -> None:
     settings = _settings(ctx)
     with _progress("writing roll-ups") as progress:
         report = rollups.due(settings, progress=progress)
+    backup_error = _daily_backup(settings)
     _finish_rollups(report)
+    if backup_error is not None:
+        raise backup_error
+
+
+def _daily_backup(settings: Settings) -> Exception | None:
+    """The daily cache backup rides on ``rollup due`` (no cron line of its own); its
+    failure is reported after the roll-ups' own outcome, never instead of it."""
+    import time
+
+    from luxlog.backup import backup_if_due
+    from luxlog.errors import LuxlogError
+
+    try:
+        backup_if_due(settings, now_ms=time.time_ns() // 1_000_000)
+    except LuxlogError as exc:
+        return exc
+    return None
+
+
+cache_app = typer.Typer(
+    help="Check, back up and restore the SQLite cache.\n\nExample: luxlog cache check",
+    no_args_is_help=True,
+)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("check")
+@_run("cache")
+def cache_check(
+    ctx: typer.Context,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="SQLite's quick_check only (what flush runs).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Check the cache in full (pages, b-trees, every chunk's checksums); changes nothing.
+
+    Exit 0 when healthy, 7 when damaged (then run `luxlog cache restore`).
+    Example: luxlog cache check
+    """
+    from luxlog import render
+    from luxlog.cache import RESTORE_HINT
+    from luxlog.errors import CacheDamaged
+    from luxlog.recovery import check
+
+    report = check(_settings(ctx), quick=quick)
+    if as_json:
+        typer.echo(render.to_json(report.to_json()))
+    else:
+        for key, value in report.to_json().items():
+            if key != "problems":
+                typer.echo(f"{key}: {value}")
+        for problem in report.problems[:10]:
+            typer.echo(f"problem: {problem}")
+    if not report.healthy:
+        raise CacheDamaged(f"cache {report.path} is damaged ({report.problems[0]}); {RESTORE_HINT}")
+
+
+@cache_app.command("backup")
+@_run("cache")
+def cache_backup(ctx: typer.Context) -> None:
+    """Take a verified backup of the cache now (`rollup due` takes one daily).
+
+    Example: luxlog cache backup
+    """
+    import time
+
+    from luxlog.backup import backup
+
+    result = backup(_settings(ctx), now_ms=time.time_ns() // 1_000_000)
+    typer.echo(f"{result.path} ({result.samples} samples, {result.size} bytes)")
+
+
+@cache_app.command("restore")
+@_run("cache")
+def cache_restore(ctx: typer.Context) -> None:
+    """Rebuild the cache: newest good backup + flushed segments + what the old file holds.
+
+    The old file is kept as cache.sqlite3.damaged-<ms>; the spool is flushed afterwards.
+    Example: luxlog cache restore
+    """
+    import time
+
+    from luxlog.flush import flush as flush_spool
+    from luxlog.recovery import restore
+
+    settings = _settings(ctx)
+    result = restore(settings, now_ms=time.time_ns() // 1_000_000)
+    flushed = flush_spool(settings)
+    typer.echo(
+        f"restored {result.path}: {result.samples} samples "
+        f"(+{flushed.samples_added} from the spool); old file kept as {result.set_aside}"
+    )
 
 
 class _NoProgress:
@@ -425,6 +519,8 @@ def prune(
         for entry in result.dirs:
             for item in entry.deleted:
                 typer.echo(str(item.path))
+        for path in result.backups_removed:
+            typer.echo(str(path))
     if result.problems:
         raise StorageError(
             f"prune left {len(result.problems)} problem(s), first: {result.problems[0]}"

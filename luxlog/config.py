@@ -69,6 +69,7 @@ class Settings:
     output_dirs: tuple[Path, ...] = (Path("luxlog-data/csv"),)
     csv_retention_days: int = 30
     cache_retention_days: int = 365
+    backup_keep: int = 7  # verified daily cache backups kept under data_dir/backups
     disk_max_percent: int = 90
     weekly_day: str = "monday"
     csv_profile: str = "default"
@@ -280,6 +281,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     # MAX_RETENTION_DAYS, date arithmetic overflows (prune, status).
     "csv_retention_days": _int_in(0, MAX_RETENTION_DAYS),
     "cache_retention_days": _int_in(0, MAX_RETENTION_DAYS),
+    "backup_keep": _int_in(1, 365),
     "disk_max_percent": _int_in(1, 99),
     "weekly_day": _weekday,
     "csv_profile": _csv_profile,

@@ -51,6 +51,15 @@ class StorageError(LuxlogError):
     exit_code = ExitCode.STORAGE
 
 
+class CacheDamaged(StorageError):
+    """The cache file fails SQLite's or luxlog's own checks.
+
+    Its own class because the remedy differs from a full disk: nothing more may be
+    committed into the file (a flush would delete spool samples whose only copy then
+    sits in a damaged file), and ``luxlog cache restore`` rebuilds it.
+    """
+
+
 class Unhealthy(LuxlogError):
     """``status --check`` found at least one problem."""
 

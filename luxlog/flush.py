@@ -7,13 +7,22 @@ The order of steps is what makes a SIGKILL at any instant harmless:
    appending to a fresh file and we only ingest lines that were complete;
 2. read each segment line by line and add its samples in bounded batches, each batch
    one committed transaction (memory stays flat for a week-long backlog);
-3. delete the segment only after its last batch committed.
+3. after each batch, read back the timestamps it wrote; after the last one, keep the
+   segment compressed in ``spool/flushed/`` until a verified backup covers it
+   (``luxlog.backup``), and delete it from the spool.
 
 A crash before 3 leaves the segment in place and the next flush reads it again; the
 cache ignores timestamps it already holds, so nothing is doubled. A failure of the
 cache (disk full, corrupt file, lock) raises before 3, so the spool keeps everything.
 Lines that are not valid samples (see ``luxlog.spool``) go to the spool's quarantine
 with one warning each; what a file contains never makes a flush fail.
+
+A damaged cache must not swallow samples: SQLite happily commits into a file whose
+other pages are garbage, and the segment would then be deleted with its only good copy
+elsewhere. So before the first write the flush runs SQLite's ``quick_check`` (page and
+b-tree structure of the whole file; ~0.1 s on a year's cache, ``bench/storage.py``) and
+refuses with ``CacheDamaged`` (exit 7) and the way out; the read-back checks the hours
+it wrote.
 """
 
 from __future__ import annotations
@@ -24,11 +33,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from luxlog.cache import Cache
+from luxlog.backup import retain_segment
+from luxlog.cache import RESTORE_HINT, Cache
 from luxlog.cache.codec import bucket_of
 from luxlog.config import Settings
 from luxlog.disk import watch
-from luxlog.errors import StorageError
+from luxlog.errors import CacheDamaged, StorageError
 from luxlog.locks import cache_lock_path, hold, spool_lock_path
 from luxlog.sample import Sample
 from luxlog.spool import SegmentRead, Spool
@@ -86,6 +96,31 @@ def _batches(samples: Iterator[Sample]) -> Iterator[list[Sample]]:
         yield batch
 
 
+def check_before_writing(cache: Cache) -> None:
+    """Refuse to commit into a damaged file (see the module docstring)."""
+    problems = cache.integrity_check(quick=True)
+    if problems:
+        more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+        raise CacheDamaged(f"cache {cache.path} is damaged ({problems[0]}{more}); {RESTORE_HINT}")
+
+
+def _read_back(cache: Cache, stamps: list[int]) -> None:
+    """Every timestamp just committed is in the cache, or ``CacheDamaged``.
+
+    Reads only the hours written (their timestamp blobs), so it is cheap; it catches
+    a file that accepted a commit it cannot give back.
+    """
+    if not stamps:
+        return
+    held = set(cache.timestamps(min(stamps), max(stamps) + 1))
+    missing = sum(1 for stamp in stamps if stamp not in held)
+    if missing:
+        raise CacheDamaged(
+            f"cache {cache.path} lost {missing} of {len(stamps)} sample(s) it had just "
+            f"committed; {RESTORE_HINT}"
+        )
+
+
 def flush(
     settings: Settings, *, progress: Progress | None = None, now_ms: int | None = None
 ) -> FlushResult:
@@ -112,10 +147,12 @@ def flush(
         total = sum(sizes)
         lines_before = 0
         with Cache.open(settings.cache_path, busy_timeout_sec=settings.timeout_sec) as cache:
+            check_before_writing(cache)
             for number, segment in enumerate(segments):
                 report = SegmentRead(segment)
                 for batch in _batches(spool.read(segment, report, now_ms=now_ms)):
                     added = cache.add_many(batch)
+                    _read_back(cache, [sample.timestamp_ms for sample in batch])
                     result.samples_read += len(batch)
                     result.samples_added += added
                     result.duplicates += len(batch) - added
@@ -139,6 +176,7 @@ def flush(
                     )
                 result.bad_count += report.bad_count
                 # Only now: every sample of the segment is committed (or was already).
+                retain_segment(settings, segment)
                 spool.remove(segment)
                 result.segments += 1
                 if progress is not None:

@@ -38,6 +38,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from luxlog.backup import summary as backup_summary
 from luxlog.config import Settings
 from luxlog.disk import Probe, Volume, volumes
 from luxlog.errors import LuxlogError
@@ -206,6 +207,7 @@ class HealthReport:
     rollups: RollupHealth
     disks: tuple[Volume, ...]
     reasons: tuple[str, ...] = field(default=())
+    backups: dict[str, Any] = field(default_factory=dict)  # ``backup.summary``
 
     @property
     def healthy(self) -> bool:
@@ -310,6 +312,7 @@ class HealthReport:
                     for item in self.rollups.coverage
                 ],
             },
+            "backups": self.backups,
             "disks": [
                 {
                     "volume": volume.usage.volume,
@@ -873,5 +876,6 @@ def build_report(settings: Settings, *, now_ms: int, probe: Probe | None = None)
             error=cached.rollups_error,
         ),
         disks=tuple(volumes(settings, ("spool", "cache", "csv"), probe=probe)),
+        backups=backup_summary(settings),
     )
     return replace(report, reasons=tuple(verdict(report)))

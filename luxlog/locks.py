@@ -11,6 +11,10 @@ Which lock guards what (all files live in ``<data_dir>/locks``):
 * ``rollup.lock`` - writing one roll-up CSV and its record, so two ``rollup`` runs never
   write the same file at once. Held for one file (seconds); taken before ``cache.lock``,
   never after it.
+* ``backup.lock`` - writing, rotating or restoring cache backups and the flushed spool
+  segments they cover. A backup reads the cache without ``cache.lock`` (one WAL read
+  snapshot), so a flush never waits for it; ``cache restore`` takes both, this one
+  second.
 
 The locks are ``flock`` based (via ``filelock``): the kernel drops them when a process
 dies, so a SIGKILLed job can never leave a stale lock behind. ``poll`` takes the same
@@ -55,6 +59,11 @@ def cache_lock_path(data_dir: Path) -> Path:
 def rollup_lock_path(data_dir: Path) -> Path:
     """Lock file guarding the writing of roll-up CSVs and their records in the cache."""
     return lock_dir(data_dir) / "rollup.lock"
+
+
+def backup_lock_path(data_dir: Path) -> Path:
+    """Lock file guarding the backups folder and the flushed segments it covers."""
+    return lock_dir(data_dir) / "backup.lock"
 
 
 @contextmanager

@@ -176,6 +176,24 @@ def status_sections(
             ),
             ("integrity (quick)", "; ".join([cache["integrity"], *cache["problems"]])),
         ]
+    backups = data.get("backups") or {}
+    if backups.get("error"):
+        cache_rows.append(("backups", backups["error"]))
+    elif backups:
+        cache_rows.append(
+            (
+                "backups",
+                f"{backups['count']} of {backups['keep']} kept ({format_bytes(backups['bytes'])})"
+                + (f", newest {backups['newest']}" if backups["newest"] else ", none yet"),
+            )
+        )
+        cache_rows.append(
+            (
+                "kept segments",
+                f"{backups['flushed_segments_kept']} "
+                f"({format_bytes(backups['flushed_segments_bytes'])}) until the next backup",
+            )
+        )
     written = any(rollups.get(kind, {}).get("last_file") for kind in ("daily", "weekly"))
     rollup_rows: list[tuple[str, str]] = [
         (

@@ -1,6 +1,7 @@
 """Retention: what expires (a pure plan, given "now") and removing it (apply, I/O).
 
-Three things grow without bound and are trimmed here, each by its own rule:
+Three things grow without bound and are trimmed here, each by its own rule (and cache
+backups beyond ``backup_keep`` go, see ``luxlog.backup``):
 
 * **Roll-up CSVs** (and daily reports) in every output dir: a file is luxlog's only when
   its name is exactly ``YYYY-MM-DD_daily.csv``, ``YYYY-MM-DD_weekly.csv`` or
@@ -197,6 +198,7 @@ class PruneResult:
     cache_bytes_after: int = 0
     failures_dropped: int = 0
     failures_kept: int = 0
+    backups_removed: list[Path] = field(default_factory=list)  # beyond backup_keep
     problems: list[str] = field(default_factory=list)
 
 
@@ -325,6 +327,7 @@ def _trim_failures(settings: Settings, before_ms: int, *, dry_run: bool) -> tupl
 def _trim_cache(settings: Settings, before_ms: int, result: PruneResult) -> None:
     """Delete cache samples older than ``before_ms`` (dry run: count them)."""
     from luxlog.cache import Cache  # sqlite3 only when pruning actually runs
+    from luxlog.flush import check_before_writing
 
     path = settings.cache_path
     if not path.is_file():  # never create a cache just to find it empty
@@ -343,12 +346,38 @@ def _trim_cache(settings: Settings, before_ms: int, result: PruneResult) -> None
         hold(cache_lock_path(settings.data_dir), timeout=settings.timeout_sec, what="the cache"),
         Cache.open(path, busy_timeout_sec=settings.timeout_sec) as cache,
     ):
+        # Deleting from a damaged file would only spread the damage; restore first.
+        check_before_writing(cache)
         result.cache_bytes_before = cache.size_bytes
         # On its own, not inside atomic(): only then does it reclaim the freed pages.
         result.cache_samples = cache.delete_before(before_ms, reclaim=True)
         if result.cache_samples:
             cache.checkpoint()  # the file shrinks when the log is copied back
         result.cache_bytes_after = cache.size_bytes
+
+
+def _trim_backups(settings: Settings, result: PruneResult) -> None:
+    """Backups beyond ``backup_keep`` (normally rotated by each backup; this applies a
+    lowered setting). Flushed segments are never pruned: each is the only copy of its
+    samples outside the cache until a backup covers it."""
+    from luxlog import backup
+
+    try:
+        result.backups_removed = backup.rotate(settings, dry_run=result.dry_run)
+    except LuxlogError as exc:
+        result.problems.append(str(exc))
+        log.error("%s", exc)
+        return
+    for path in result.backups_removed:
+        log.info("%s old backup %s", "would delete" if result.dry_run else "deleted", path)
+    kept = backup.retained_segments(settings)
+    if len(kept) > 2 * 24 * 12:  # two days of 5-minute flushes: no backup for that long
+        log.warning(
+            "%d flushed spool segments wait in %s for a backup; is `luxlog rollup due` "
+            "scheduled (it takes the daily backup)?",
+            len(kept),
+            backup.retained_dir(settings),
+        )
 
 
 def apply(settings: Settings, decided: Plan, *, dry_run: bool = False) -> PruneResult:
@@ -377,6 +406,7 @@ def apply(settings: Settings, decided: Plan, *, dry_run: bool = False) -> PruneR
                 format_timestamp(decided.failures_before_ms),
                 result.failures_kept,
             )
+    _trim_backups(settings, result)
     _trim_cache(settings, decided.cache_before_ms, result)
     if result.cache_samples is None:
         log.info("cache %s does not exist yet: nothing to trim", settings.cache_path)

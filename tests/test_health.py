@@ -382,7 +382,7 @@ def test_json_shape_is_stable(healthy):
     data = report_for(healthy).to_json()
     assert set(data) == {
         "version", "generated", "healthy", "empty", "reasons",
-        "heatpump", "spool", "cache", "rollups", "disks",
+        "heatpump", "spool", "cache", "rollups", "disks", "backups",
     }  # fmt: skip
     assert data["version"] == 1
     assert set(data["heatpump"]) == {

@@ -36,7 +36,7 @@ from luxlog.cache.schema import (
     initialise_file,
     migrate,
 )
-from luxlog.errors import Busy, LuxlogError, StorageError
+from luxlog.errors import Busy, CacheDamaged, LuxlogError, StorageError
 from luxlog.sample import Sample
 
 if TYPE_CHECKING:
@@ -80,6 +80,12 @@ class Registers:
         """From any iterables of indices."""
         return cls(frozenset(calculations), frozenset(parameters))
 
+
+# What every "damaged cache" message ends with: the user's next step, in one line.
+RESTORE_HINT = (
+    "nothing more is written into it and the spool keeps every new sample: "
+    "run `luxlog cache restore` (see README, When things go wrong)"
+)
 
 _CHUNK_COLUMNS = "id, first_ms, last_ms, count, host_id, n_calc, n_param, ref_id, codec, times"
 
@@ -128,7 +134,7 @@ def _translate(path: Path, exc: BaseException, busy_timeout_sec: float) -> Luxlo
     if isinstance(exc, SchemaError):
         return StorageError(f"cache {path}: {text}")
     if isinstance(exc, codec.CodecError):
-        return StorageError(f"cache {path} is corrupt: {text}")
+        return CacheDamaged(f"cache {path} is corrupt: {text}; {RESTORE_HINT}")
     if isinstance(exc, OSError):
         return StorageError(f"cache {path}: {exc.strerror or text}")
     name = getattr(exc, "sqlite_errorname", "") or ""
@@ -141,12 +147,29 @@ def _translate(path: Path, exc: BaseException, busy_timeout_sec: float) -> Luxlo
     if name == "SQLITE_FULL":
         return StorageError(f"cache {path} cannot grow (disk full?): {text}")
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-        return StorageError(f"cache {path} is corrupt or not a luxlog cache: {text}")
+        return CacheDamaged(
+            f"cache {path} is corrupt or not a luxlog cache: {text}; {RESTORE_HINT}"
+        )
     if name.startswith("SQLITE_CANTOPEN"):
         return StorageError(f"cache {path} cannot be opened: {text}")
     if name.startswith("SQLITE_IOERR"):
         return StorageError(f"cache {path}: I/O error (disk full or failing?): {text}")
     return StorageError(f"cache {path}: {text}")
+
+
+def sqlite_problems(rows: Sequence[Any]) -> list[str]:
+    """The rows of ``integrity_check``/``quick_check`` as one problem per line.
+
+    SQLite may pack many problems into one row, separated by newlines and headed by
+    ``*** in database main ***``; messages to users must be single lines.
+    """
+    return [
+        line.strip()
+        for row in rows
+        if row[0] != "ok"
+        for line in str(row[0]).splitlines()
+        if line.strip() and not line.startswith("***")
+    ]
 
 
 class Cache:
@@ -448,6 +471,67 @@ class Cache:
         self._references[ref_id] = tuple(key_frame)
         return ref_id, self._references[ref_id]
 
+    def add_encoded(
+        self,
+        host: str,
+        n_calc: int,
+        n_param: int,
+        stamps: Sequence[int],
+        reference: tuple[int, ...],
+        times: bytes,
+        data: bytes,
+    ) -> bool:
+        """Insert a chunk as encoded elsewhere (restore) if its hour holds nothing yet.
+
+        Returns False, changing nothing, when the hour already has a chunk: the caller
+        then decodes and merges with ``add_many``. Copying the blobs as they are is what
+        lets a restore salvage a year in seconds instead of decoding and re-encoding
+        every value; the caller has verified them (``codec.check_values``).
+        """
+        bucket_ms = codec.bucket_of(stamps[0])
+        with self.atomic(), self._guard():
+            taken = self._connection.execute(
+                "SELECT 1 FROM chunks WHERE bucket_ms = ? LIMIT 1", (bucket_ms,)
+            ).fetchone()
+            if taken is not None:
+                return False
+            ref_id = self._reference_id(n_calc, n_param, reference)
+            self._connection.execute(
+                """INSERT INTO chunks (bucket_ms, host_id, n_calc, n_param, first_ms,
+                   last_ms, count, ref_id, codec, times, data)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    bucket_ms,
+                    self._host_id(host),
+                    n_calc,
+                    n_param,
+                    stamps[0],
+                    stamps[-1],
+                    len(stamps),
+                    ref_id,
+                    codec.CODEC_VERSION,
+                    times,
+                    data,
+                ),
+            )
+        return True
+
+    def _reference_id(self, n_calc: int, n_param: int, reference: tuple[int, ...]) -> int:
+        """The id of a stored reference equal to ``reference``, stored now if none is."""
+        for row in self._connection.execute(
+            "SELECT id FROM refs WHERE n_calc = ? AND n_param = ? ORDER BY id DESC",
+            (n_calc, n_param),
+        ).fetchall():
+            if self._reference(int(row[0])) == reference:
+                return int(row[0])
+        cursor = self._connection.execute(
+            "INSERT INTO refs (n_calc, n_param, data) VALUES (?, ?, ?)",
+            (n_calc, n_param, codec.encode_reference(reference)),
+        )
+        ref_id = int(cursor.lastrowid or 0)
+        self._references[ref_id] = reference
+        return ref_id
+
     def delete_before(self, timestamp_ms: int, *, reclaim: bool = True) -> int:
         """Drop samples older than ``timestamp_ms``; return how many were dropped.
 
@@ -505,6 +589,17 @@ class Cache:
                    ON CONFLICT (key) DO UPDATE SET value = excluded.value,
                    updated_ms = excluded.updated_ms""",
                 (key, value, time.time_ns() // 1_000_000),
+            )
+
+    def merge_state(self, rows: Iterable[tuple[str, str, int]]) -> None:
+        """Take ``(key, value, updated_ms)`` rows where they are newer than ours (restore)."""
+        with self.atomic(), self._guard():
+            self._connection.executemany(
+                """INSERT INTO state (key, value, updated_ms) VALUES (?, ?, ?)
+                   ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+                   updated_ms = excluded.updated_ms
+                   WHERE excluded.updated_ms > state.updated_ms""",
+                list(rows),
             )
 
     def get_state(self, key: str) -> str | None:
@@ -728,11 +823,7 @@ class Cache:
         """
         pragma = "quick_check" if quick else "integrity_check"
         with self._guard():
-            problems = [
-                str(row[0])
-                for row in self._connection.execute(f"PRAGMA {pragma}").fetchall()
-                if row[0] != "ok"
-            ]
+            problems = sqlite_problems(self._connection.execute(f"PRAGMA {pragma}").fetchall())
         if quick or problems:
             return problems
         with self._guard():
