@@ -32,9 +32,7 @@ from typing import TYPE_CHECKING
 
 from luxlog import __version__, registers
 from luxlog.heatpump import catalogue
-from luxlog.sample import Sample
-from luxlog.stats import (
-    BRIDGE_MS,
+from luxlog.registers import (
     C_COMPRESSOR,
     C_DEFROST_VALVE,
     C_FLOW,
@@ -46,6 +44,12 @@ from luxlog.stats import (
     C_OUTDOOR,
     C_POWER_INPUT,
     C_RETURN,
+    P_ENERGY_HEATING,
+    P_ENERGY_HOT_WATER,
+)
+from luxlog.sample import Sample
+from luxlog.stats import (
+    BRIDGE_MS,
     GAP_INTERVALS,
     HOUR_MS,
     MAX_POWER_KW,
@@ -53,8 +57,6 @@ from luxlog.stats import (
     MODE_EVU,
     MODE_HEATING,
     MODE_HOT_WATER,
-    P_ENERGY_HEATING,
-    P_ENERGY_HOT_WATER,
     Calendar,
     Number,
     Period,

@@ -44,6 +44,42 @@ from luxlog.heatpump.protocol import (
     encode_reply,
     header_size,
 )
+from luxlog.registers import (  # the shared register table
+    C_CLOCK,
+    C_COMPRESSOR,
+    C_COMPRESSOR_SECONDS,
+    C_COMPRESSOR_STARTS,
+    C_FAN,
+    C_FLOW,
+    C_HEAT_HEATING,
+    C_HEAT_HOT_WATER,
+    C_HEAT_TOTAL,
+    C_HEATING_PUMP,
+    C_HEATING_SECONDS,
+    C_HEATPUMP_SECONDS,
+    C_HOT_GAS,
+    C_HOT_WATER,
+    C_HOT_WATER_PUMP,
+    C_HOT_WATER_SECONDS,
+    C_HOT_WATER_SET,
+    C_MODE,
+    C_ON_SINCE,
+    C_OUTDOOR,
+    C_OUTDOOR_MEAN,
+    C_RETURN,
+    C_RETURN_EXT,
+    C_RETURN_SET,
+    C_SOURCE_IN,
+    C_SOURCE_OUT,
+    C_STANDSTILL,
+    C_STATUS_1,
+    C_STATUS_2,
+    C_STATUS_3,
+    C_STATUS_TIME,
+    C_SWITCHOFF_CODE,
+    C_SWITCHOFF_TIME,
+    P_HOT_WATER_SET,
+)
 
 __all__ = [
     "CAPTURES",
@@ -133,42 +169,7 @@ def _resolve_capture(capture: str | Capture) -> Capture:
 
 # --------------------------------------------------------------------------- the model
 
-# Calculation indices the model drives (names as in luxtronik 0.3.14).
-C_FLOW = 10  # ID_WEB_Temperatur_TVL
-C_RETURN = 11  # ID_WEB_Temperatur_TRL
-C_RETURN_SET = 12  # ID_WEB_Sollwert_TRL_HZ
-C_RETURN_EXT = 13  # ID_WEB_Temperatur_TRL_ext
-C_HOT_GAS = 14  # ID_WEB_Temperatur_THG
-C_OUTDOOR = 15  # ID_WEB_Temperatur_TA
-C_OUTDOOR_MEAN = 16  # ID_WEB_Mitteltemperatur
-C_HOT_WATER = 17  # ID_WEB_Temperatur_TBW
-C_HOT_WATER_SET = 18  # ID_WEB_Einst_BWS_akt
-C_SOURCE_IN = 19  # ID_WEB_Temperatur_TWE
-C_SOURCE_OUT = 20  # ID_WEB_Temperatur_TWA
-C_HOT_WATER_PUMP = 38  # ID_WEB_BUPout
-C_HEATING_PUMP = 39  # ID_WEB_HUPout
-C_FAN = 42  # ID_WEB_VENout
-C_COMPRESSOR = 44  # ID_WEB_VD1out
-C_COMPRESSOR_SECONDS = 56  # ID_WEB_Zaehler_BetrZeitVD1
-C_COMPRESSOR_STARTS = 57  # ID_WEB_Zaehler_BetrZeitImpVD1
-C_HEATPUMP_SECONDS = 63  # ID_WEB_Zaehler_BetrZeitWP
-C_HEATING_SECONDS = 64  # ID_WEB_Zaehler_BetrZeitHz
-C_HOT_WATER_SECONDS = 65  # ID_WEB_Zaehler_BetrZeitBW
-C_ON_SINCE = 67  # ID_WEB_Time_WPein_akt
-C_STANDSTILL = 73  # ID_WEB_Time_VDStd_akt
-C_MODE = 80  # ID_WEB_WP_BZ_akt: 0 heating, 1 hot water, 5 no request
-C_SWITCHOFF_CODE = 106  # ID_WEB_Switchoff_file_Nr0..4: a ring buffer ...
-C_SWITCHOFF_TIME = 111  # ... with its timestamps in ID_WEB_Switchoff_file_Time0..4
-C_STATUS_1 = 117  # ID_WEB_HauptMenuStatus_Zeile1: 0 running, 1 idle
-C_STATUS_2 = 118  # ID_WEB_HauptMenuStatus_Zeile2: 0 "since"
-C_STATUS_3 = 119  # ID_WEB_HauptMenuStatus_Zeile3: 0 heating, 1 no request, 5 domestic water
-C_STATUS_TIME = 120  # ID_WEB_HauptMenuStatus_Zeit
-C_CLOCK = 134  # ID_WEB_AktuelleTimeStamp
-C_HEAT_HEATING = 151  # ID_WEB_WMZ_Heizung, 0.1 kWh
-C_HEAT_HOT_WATER = 152  # ID_WEB_WMZ_Brauchwasser, 0.1 kWh
-C_HEAT_TOTAL = 154  # ID_WEB_WMZ_Seit, 0.1 kWh
-
-P_HOT_WATER_SET = 2  # ID_Einst_BWS_akt: the one setting a user changes now and then
+# Calculation indices the model drives: luxlog.registers (one table for all modules).
 
 #: Calculation indices whose values change over time; every other index (and every
 #: parameter except :data:`P_HOT_WATER_SET`) is served exactly as captured.

@@ -57,6 +57,28 @@ from luxlog import registers
 from luxlog.energy import Account, Step, Tracker
 from luxlog.errors import NoData
 from luxlog.heatpump import catalogue
+from luxlog.registers import (  # the shared register table
+    C_COMPRESSOR,
+    C_COMPRESSOR_SECONDS,
+    C_COMPRESSOR_STARTS,
+    C_DEFROST_VALVE,
+    C_EVU2_IN,
+    C_EVU_IN,
+    C_FLOW,
+    C_HEAT_HEATING,
+    C_HEAT_HOT_WATER,
+    C_HEAT_OUTPUT,
+    C_HEATING_SECONDS,
+    C_HOT_WATER,
+    C_HOT_WATER_SECONDS,
+    C_MODE,
+    C_OUTDOOR,
+    C_POWER_INPUT,
+    C_RETURN,
+    P_ENERGY_HEATING,
+    P_ENERGY_HOT_WATER,
+    P_SMARTGRID,
+)
 from luxlog.rollup import Schedule
 from luxlog.sample import Sample
 
@@ -81,27 +103,7 @@ DEGREE_DAY_LIMIT_C = 15.0
 #: More than this is not a domestic heat pump (heat or electricity, kW).
 MAX_POWER_KW = 30.0
 
-# Calculation and parameter indices (luxtronik names in the comments).
-C_FLOW = 10  # ID_WEB_Temperatur_TVL
-C_RETURN = 11  # ID_WEB_Temperatur_TRL
-C_OUTDOOR = 15  # ID_WEB_Temperatur_TA
-C_HOT_WATER = 17  # ID_WEB_Temperatur_TBW
-C_EVU_IN = 31  # ID_WEB_EVUin: 1 = utility allows operation, 0 = utility lock
-C_DEFROST_VALVE = 37  # ID_WEB_AVout
-C_COMPRESSOR = 44  # ID_WEB_VD1out
-C_COMPRESSOR_SECONDS = 56  # ID_WEB_Zaehler_BetrZeitVD1
-C_COMPRESSOR_STARTS = 57  # ID_WEB_Zaehler_BetrZeitImpVD1
-C_HEATING_SECONDS = 64  # ID_WEB_Zaehler_BetrZeitHz
-C_HOT_WATER_SECONDS = 65  # ID_WEB_Zaehler_BetrZeitBW
-C_MODE = 80  # ID_WEB_WP_BZ_akt
-C_HEAT_HEATING = 151  # ID_WEB_WMZ_Heizung, 0.1 kWh
-C_HEAT_HOT_WATER = 152  # ID_WEB_WMZ_Brauchwasser, 0.1 kWh
-C_HEAT_OUTPUT = 257  # Heat_Output, W (newer firmware)
-C_EVU2_IN = registers.C_EVU2_IN  # ID_WEB_HZIO_EVU2: the second utility input (SmartGrid)
-C_POWER_INPUT = 268  # CURRENT_POWER_CONSUMPTION, W (newer firmware; luxlog.registers)
-P_SMARTGRID = registers.P_SMARTGRID  # ID_Einst_SmartGrid: 1 = SmartGrid on
-P_ENERGY_HEATING = 1136  # HEAT_ENERGY_INPUT, 0.01 kWh (newer firmware; luxlog.registers)
-P_ENERGY_HOT_WATER = 1137  # DHW_ENERGY_INPUT, 0.01 kWh (newer firmware; luxlog.registers)
+# Calculation and parameter indices: luxlog.registers (one table for all modules).
 
 MODE_HEATING = 0
 MODE_HOT_WATER = 1

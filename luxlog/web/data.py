@@ -27,7 +27,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from luxlog import stats
+from luxlog import registers, stats
 from luxlog.errors import LuxlogError
 from luxlog.heatpump import catalogue
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 API_VERSION = 1
 MAX_WIDTH = 4000  # pixels: a wider request is clamped (min/max keeps 2 points a pixel)
 DEFAULT_WIDTH = 1000
-C_RETURN_TARGET = 12  # ID_WEB_Sollwert_TRL_HZ: the Luxtronik's heating curve targets return
+C_RETURN_TARGET = registers.C_RETURN_SET  # the Luxtronik's heating curve targets return
 CURVE_BIN_C = 0.5  # outdoor temperature bins of the heating curve
 CURVE_MAX_DAYS = 62
 PERIOD_DAY_FIELDS = (
@@ -449,13 +449,13 @@ def curve_view(
     calendar = stats.Calendar.from_settings(settings)
     end_ms = min(calendar.midnight_ms(last + timedelta(days=1)), now_ms + 1)
     start_ms = calendar.midnight_ms(last - timedelta(days=days - 1))
-    wanted = (stats.C_OUTDOOR, stats.C_FLOW, stats.C_RETURN, C_RETURN_TARGET)
+    wanted = (registers.C_OUTDOOR, registers.C_FLOW, registers.C_RETURN, C_RETURN_TARGET)
     converters = [catalogue.sensor("calc", index) for index in wanted]
     bins: dict[int, list[float]] = {}
-    registers = Registers.of((*wanted, stats.C_MODE, stats.C_COMPRESSOR))
-    for sample in cache.query(start_ms, end_ms, registers=registers):
+    needed = Registers.of((*wanted, registers.C_MODE, registers.C_COMPRESSOR))
+    for sample in cache.query(start_ms, end_ms, registers=needed):
         calc = sample.calculations
-        if len(calc) <= max(wanted) or calc[stats.C_MODE] != stats.MODE_HEATING:
+        if len(calc) <= max(wanted) or calc[registers.C_MODE] != stats.MODE_HEATING:
             continue
         values: list[float] = []
         for index, sensor in zip(wanted, converters, strict=True):
@@ -503,13 +503,13 @@ def now_view(settings: Settings, *, now_ms: int) -> dict[str, Any]:
         result["last_poll"] = _sec(last_poll)
         result["age_sec"] = round((now_ms - last_poll) / 1000)
     wanted = {
-        "mode": stats.C_MODE,
-        "flow_c": stats.C_FLOW,
-        "return_c": stats.C_RETURN,
+        "mode": registers.C_MODE,
+        "flow_c": registers.C_FLOW,
+        "return_c": registers.C_RETURN,
         "return_target_c": C_RETURN_TARGET,
-        "outdoor_c": stats.C_OUTDOOR,
-        "hot_water_c": stats.C_HOT_WATER,
-        "compressor": stats.C_COMPRESSOR,
+        "outdoor_c": registers.C_OUTDOOR,
+        "hot_water_c": registers.C_HOT_WATER,
+        "compressor": registers.C_COMPRESSOR,
     }
     if not settings.cache_path.is_file():
         return result
