@@ -51,11 +51,13 @@ def run_demo(
     hours: int = DEMO_HOURS,
     now_ms: int | None = None,
     step_sec: int = DEMO_STEP_SEC,
+    timezone: str | None = None,
 ) -> list[str]:
     """Run the demo; return the lines to show the user.
 
-    ``now_ms`` and ``step_sec`` let a test pin the simulated "now" to a known place in the
-    roll-up's day and poll less often, so the whole pipeline runs in a fraction of a second.
+    ``now_ms``, ``step_sec`` and ``timezone`` (default: this machine's) let a test pin
+    the simulated "now" to a known place in the roll-up's day and poll less often, so the
+    whole pipeline runs in a fraction of a second and writes the same bytes every time.
     """
     from luxlog import rollups, stats
     from luxlog.flush import flush
@@ -78,6 +80,7 @@ def run_demo(
                 "LUXLOG_PORT": str(simulator.port),
                 "LUXLOG_DATA_DIR": str(folder),
                 "LUXLOG_INTERVAL_SEC": str(step_sec),
+                **({"LUXLOG_TIMEZONE": timezone} if timezone else {}),
             },
             read_files=False,
         )
