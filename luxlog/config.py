@@ -27,6 +27,7 @@ from luxlog.errors import ConfigError
 ENV_PREFIX = "LUXLOG_"
 ENV_CONFIG = "LUXLOG_CONFIG"
 DEFAULT_CONFIG_NAME = "luxlog.yaml"
+SECRET_FIELDS = frozenset({"push_token"})  # shown as "(set, hidden)", never logged
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,12 @@ class Settings:
     sensors_exclude: tuple[str, ...] = ()
     season_start_month: int = 9
     season_end_month: int = 5
+    # Push to a time-series database (luxlog.push); empty push_url: no push job.
+    push_url: str = ""
+    push_token: str = field(default="", repr=False)  # a secret: never logged or shown
+    push_budget_sec: int = 240
+    device: str = ""  # the `device` tag/label; empty: the host setting
+    site: str = ""  # optional `site` tag/label
     # Where each value came from ("default", a file path, "LUXLOG_X", "--flag"), for
     # messages and `luxlog config`.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -74,6 +81,9 @@ class Settings:
             if item.name == "sources":
                 continue
             value = getattr(self, item.name)
+            if item.name in SECRET_FIELDS and value:
+                value = "(set, hidden)"
+
             if isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):
@@ -186,6 +196,41 @@ def _patterns(value: Any) -> tuple[str, ...]:
     return tuple(item.strip() for item in items if item.strip())
 
 
+def _push_url(value: Any) -> str:
+    """The full write URL of the time-series database (push); empty turns push off."""
+    from urllib.parse import urlsplit
+
+    text = value.strip() if isinstance(value, str) else None
+    if text is None:
+        raise _Invalid("must be a URL such as http://nas:8428/write")
+    if not text:
+        return ""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise _Invalid("must be a URL such as http://nas:8428/write") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _Invalid("must be an http:// or https:// URL such as http://nas:8428/write")
+    return text
+
+
+def _token(value: Any) -> str:
+    if not isinstance(value, str) or any(ord(c) < 32 for c in value):
+        raise _Invalid("must be text on one line")
+    return value.strip()
+
+
+def _tag(value: Any) -> str:
+    """A tag value for line protocol and Prometheus labels: one printable line."""
+    text = str(value).strip() if isinstance(value, str | int) else None
+    if text is None or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise _Invalid("must be text on one line")
+    if text.endswith("\\"):
+        raise _Invalid("must not end in a backslash (line protocol cannot escape it)")
+    return text
+
+
 # name -> parser. Adding a setting = one entry here + one dataclass field.
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "host": _host,
@@ -208,6 +253,11 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "sensors_exclude": _patterns,
     "season_start_month": _int_in(1, 12),
     "season_end_month": _int_in(1, 12),
+    "push_url": _push_url,
+    "push_token": _token,
+    "push_budget_sec": _int_in(1, 3600),
+    "device": _tag,
+    "site": _tag,
 }
 _PATH_FIELDS = {"data_dir", "cache_path", "spool_dir", "output_dirs"}
 
@@ -320,7 +370,8 @@ def load(
         try:
             parsed = _PARSERS[name](value)
         except _Invalid as exc:
-            problems.append(f"{name}: {exc} (got {value!r} from {source})")
+            shown = "a hidden value" if name in SECRET_FIELDS else repr(value)
+            problems.append(f"{name}: {exc} (got {shown} from {source})")
             continue
         if name in _PATH_FIELDS and source == str(path):
             if isinstance(parsed, tuple):

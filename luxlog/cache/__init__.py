@@ -620,6 +620,18 @@ class Cache:
             ).fetchone()
         return int(row[0]), int(row[1])
 
+    def shape(self, start_ms: int, end_ms: int) -> tuple[int, int]:
+        """Longest (calculations, parameters) vectors of chunks overlapping the window.
+
+        From the chunk index alone, so a stream's columns are known before it starts.
+        """
+        with self._guard():
+            chunks = self._chunks(start_ms, end_ms)
+        return (
+            max((c.n_calc for c in chunks), default=0),
+            max((c.n_param for c in chunks), default=0),
+        )
+
     def schema_version(self) -> int:
         """Highest migration applied to this file."""
         with self._guard():

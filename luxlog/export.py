@@ -1,0 +1,422 @@
+"""Exports of cached samples: JSON Lines, CSV and InfluxDB line protocol, streamed.
+
+Every format is a generator of encoded chunks (about a megabyte each), so memory holds
+one chunk and one hour of decoded samples whatever the range: a year of 30-s polls is a
+million samples and tens of gigabytes of text.
+
+Values are the CSV's (``Sensor.convert``: units, booleans 0/1, selection codes, missing
+as ``None``) for the sensors ``sensors_include`` / ``sensors_exclude`` (or ``--sensors``)
+select. As in :mod:`luxlog.csvout`, consecutive polls differ in a few dozen of ~1,300
+values, so each sample re-formats only the cells whose raw integer changed and reuses
+the joined text of the rest; this is what makes a year exportable in seconds.
+
+JSON Lines
+    ``{"time": "2026-03-29T07:00:00+02:00", "ts_ms": 1774760400000, "device": "...",
+    "values": {"ID_WEB_Temperatur_TVL": 35.2, ...}}`` - UTF-8 without BOM, ``\\n`` after
+    every line, time in ``timezone`` with its offset (whole seconds, like the CSV) and as
+    epoch milliseconds (exact). Missing is ``null``; ``NaN`` cannot occur (values are
+    integers or integers divided by 10 or 100). ``raw=True`` adds the controller's
+    integer vectors as ``"raw": {"calculations": [...], "parameters": [...]}``.
+
+Line protocol
+    ``luxtronik,device=D[,site=S] field=value,... <epoch seconds>``. A field's type is a
+    function of its sensor's type, never of a value: scaled types (temperatures, kWh,
+    hours, bar, ...) are always floats (``35.0``, never ``35``), everything else always
+    an integer with ``i`` (booleans ``1i``/``0i``), because InfluxDB refuses a point whose
+    field changes type and a dashboard would break on the first whole-number reading.
+    Missing values are left out (the protocol has no null). Timestamps are seconds: the
+    write URL needs ``precision=s`` (``luxlog push`` adds it), and a re-sent sample lands
+    on the same series and second, so it overwrites itself instead of doubling.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from itertools import compress
+from operator import ne
+from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo
+
+from luxlog.csvout import Columns, SensorFilter
+from luxlog.heatpump.catalogue import Sensor
+
+if TYPE_CHECKING:
+    from luxlog.cache import Cache
+    from luxlog.config import Settings
+    from luxlog.sample import Sample
+
+Format = Literal["jsonl", "csv", "influx"]
+FORMATS: tuple[Format, ...] = ("jsonl", "csv", "influx")
+MEASUREMENT = "luxtronik"
+_CHUNK_BYTES = 1 << 20
+
+# Sensor types whose values are scaled (raw / 10 or / 100): floats in every format.
+FLOAT_TYPES = frozenset({"Celsius", "Kelvin", "Percent", "Energy", "Voltage", "Hours", "Pressure"})
+
+
+class ExportError(ValueError):
+    """Bad export arguments (a range that ends before it starts); a usage error."""
+
+
+def device_name(settings: Settings) -> str:
+    """The ``device`` tag: the ``device`` setting, else the heat pump's host."""
+    return settings.device or settings.host or "heatpump"
+
+
+def is_float(item: Sensor) -> bool:
+    """True when ``item``'s values are floats (line protocol type is fixed per sensor)."""
+    return item.type in FLOAT_TYPES
+
+
+# -- escaping (https://docs.influxdata.com/influxdb/v1/write_protocols/line_protocol_reference/)
+
+
+def escape_key(text: str) -> str:
+    """A tag key, tag value or field key: comma, equals sign and space get a backslash.
+
+    A backslash before anything else is literal, so it stays as it is; config refuses a
+    tag value that ends in one (it would escape the separator after it).
+    """
+    return text.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def escape_measurement(text: str) -> str:
+    """A measurement name: comma and space get a backslash."""
+    return text.replace(",", "\\,").replace(" ", "\\ ")
+
+
+def series_prefix(device: str, site: str = "") -> str:
+    """``luxtronik,device=D,site=S `` - the part before the fields (tags sorted by key,
+    which InfluxDB recommends for speed); an empty ``site`` is left out."""
+    tags = f",device={escape_key(device)}" if device else ""
+    if site:
+        tags += f",site={escape_key(site)}"
+    return escape_measurement(MEASUREMENT) + tags + " "
+
+
+# -- cell formatting -----------------------------------------------------------------------
+
+CellFormat = Callable[[Sensor, int], str]
+
+
+def json_cell(item: Sensor, raw: int) -> str:
+    """``"name":value`` with ``null`` for a missing value."""
+    value = item.convert(raw)
+    text = "null" if value is None else repr(value) if isinstance(value, float) else str(value)
+    return f"{json.dumps(item.name)}:{text}"
+
+
+def influx_cell(item: Sensor, raw: int) -> str:
+    """``name=value`` typed by sensor type; ``""`` (left out) for a missing value."""
+    value = item.convert(raw)
+    if value is None:
+        return ""
+    if is_float(item):
+        return f"{escape_key(item.name)}={float(value)!r}"
+    return f"{escape_key(item.name)}={int(value)}i"
+
+
+class _Cells:
+    """The formatted cells of one vector kind and their joined text, updated per sample.
+
+    Only cells whose raw value changed are formatted again; the text is joined again only
+    when one did (parameters change a few times a year).
+    """
+
+    def __init__(self, items: list[Sensor | None], fmt: CellFormat, *, skip_empty: bool) -> None:
+        self.items = items  # by vector index; None: not exported
+        self.positions: list[int] = []
+        count = 0
+        for item in items:
+            self.positions.append(count if item is not None else -1)
+            count += item is not None
+        self.missing = [
+            json_cell_missing(item) if not skip_empty else "" for item in items if item is not None
+        ]
+        self.cells = list(self.missing)
+        self.fmt = fmt
+        self.skip_empty = skip_empty
+        self.previous: tuple[int, ...] | None = None
+        self.text = ""
+
+    def update(self, values: tuple[int, ...]) -> str:
+        previous = self.previous
+        if values == previous:
+            return self.text
+        cells, positions, items, fmt = self.cells, self.positions, self.items, self.fmt
+        limit = min(len(values), len(items))
+        changed: Iterable[int]
+        if previous is None or len(previous) != len(values):
+            cells[:] = self.missing  # sensors this sample lacks stay missing
+            changed = range(limit)
+        else:
+            changed = compress(range(limit), map(ne, values, previous))
+        for index in changed:
+            position = positions[index]
+            if position >= 0:
+                item = items[index]
+                assert item is not None
+                cells[position] = fmt(item, values[index])
+        self.previous = values
+        self.text = ",".join(c for c in cells if c) if self.skip_empty else ",".join(cells)
+        return self.text
+
+
+def json_cell_missing(item: Sensor) -> str:
+    """The cell of a sensor the sample does not have: ``"name":null``."""
+    return f"{json.dumps(item.name)}:null"
+
+
+class _Encoder:
+    """Per-sample text for one format; columns follow each sample's vector lengths."""
+
+    def __init__(self, selection: SensorFilter, fmt: CellFormat, *, skip_empty: bool) -> None:
+        self.selection = selection
+        self.fmt = fmt
+        self.skip_empty = skip_empty
+        self.shape: tuple[int, int] | None = None
+        self.calc: _Cells | None = None
+        self.param: _Cells | None = None
+
+    def _build(self, shape: tuple[int, int]) -> tuple[_Cells, _Cells]:
+        columns = Columns.build(shape[0], shape[1], self.selection)
+        calc: list[Sensor | None] = [None] * shape[0]
+        param: list[Sensor | None] = [None] * shape[1]
+        for item in columns.sensors:
+            (calc if item.kind == "calc" else param)[item.index] = item
+        return (
+            _Cells(calc, self.fmt, skip_empty=self.skip_empty),
+            _Cells(param, self.fmt, skip_empty=self.skip_empty),
+        )
+
+    def fields(self, sample: Sample) -> str:
+        """The sample's cells, comma-separated (calculations first, by index)."""
+        shape = (len(sample.calculations), len(sample.parameters))
+        if shape != self.shape or self.calc is None or self.param is None:
+            # A firmware update changed the vector lengths: new columns from here on.
+            self.calc, self.param = self._build(shape)
+            self.shape = shape
+        calc = self.calc.update(sample.calculations)
+        param = self.param.update(sample.parameters)
+        if calc and param:
+            return f"{calc},{param}"
+        return calc or param
+
+
+@dataclass
+class Counter:
+    """Filled in while exporting: samples and lines written, first and last time."""
+
+    samples: int = 0
+    lines: int = 0
+    first_ms: int | None = None
+    last_ms: int | None = None
+
+
+def _chunks(lines: Iterable[str]) -> Iterator[bytes]:
+    """Group text lines into ~1 MB encoded chunks (few writes, bounded memory)."""
+    buffer: list[str] = []
+    size = 0
+    for line in lines:
+        buffer.append(line)
+        size += len(line)
+        if size >= _CHUNK_BYTES:
+            yield "".join(buffer).encode("utf-8")
+            buffer.clear()
+            size = 0
+    if buffer:
+        yield "".join(buffer).encode("utf-8")
+
+
+def count_samples(samples: Iterable[Sample], counter: Counter) -> Iterator[Sample]:
+    for sample in samples:
+        if counter.first_ms is None:
+            counter.first_ms = sample.timestamp_ms
+        counter.last_ms = sample.timestamp_ms
+        counter.samples += 1
+        yield sample
+
+
+def jsonl_lines(
+    samples: Iterable[Sample],
+    *,
+    selection: SensorFilter,
+    zone: ZoneInfo,
+    device: str,
+    raw: bool = False,
+) -> Iterator[str]:
+    """One JSON object per sample, each ending in ``\\n``."""
+    encoder = _Encoder(selection, json_cell, skip_empty=False)
+    device_text = json.dumps(device, ensure_ascii=False)
+    raw_cache: dict[str, tuple[tuple[int, ...], str]] = {}
+
+    def vector(kind: str, values: tuple[int, ...]) -> str:
+        cached = raw_cache.get(kind)
+        if cached is None or cached[0] != values:
+            cached = (values, ",".join(map(str, values)))
+            raw_cache[kind] = cached
+        return cached[1]
+
+    for sample in samples:
+        stamp = datetime.fromtimestamp(sample.timestamp_ms // 1000, tz=zone).isoformat()
+        extra = ""
+        if raw:
+            extra = (
+                f',"raw":{{"calculations":[{vector("calc", sample.calculations)}],'
+                f'"parameters":[{vector("param", sample.parameters)}]}}'
+            )
+        yield (
+            f'{{"time":"{stamp}","ts_ms":{sample.timestamp_ms},"device":{device_text},'
+            f'"values":{{{encoder.fields(sample)}}}{extra}}}\n'
+        )
+
+
+def influx_lines(
+    samples: Iterable[Sample], *, selection: SensorFilter, device: str, site: str = ""
+) -> Iterator[tuple[int, str]]:
+    """``(timestamp_ms, line)`` per sample; a sample without any value yields no line
+    (the protocol needs at least one field), only its ``(timestamp_ms, "")``."""
+    encoder = _Encoder(selection, influx_cell, skip_empty=True)
+    prefix = series_prefix(device, site)
+    for sample in samples:
+        fields = encoder.fields(sample)
+        if not fields:
+            yield sample.timestamp_ms, ""
+            continue
+        yield sample.timestamp_ms, f"{prefix}{fields} {sample.timestamp_ms // 1000}\n"
+
+
+# -- ranges and the whole export -----------------------------------------------------------
+
+
+def day_range(zone: ZoneInfo, first: date | None, last: date | None) -> tuple[int, int]:
+    """``[start_ms, end_ms)`` from local midnight of ``first`` to the midnight after
+    ``last`` in ``zone`` (DST-aware); an open end is unbounded."""
+    if first is not None and last is not None and last < first:
+        raise ExportError(f"--to {last} is before --from {first}")
+
+    def midnight(day: date) -> int:
+        return int(datetime.combine(day, time(0), zone).timestamp() * 1000)
+
+    start = midnight(first) if first is not None else -(2**62)
+    end = midnight(last + timedelta(days=1)) if last is not None else 2**62
+    return start, end
+
+
+def selection_for(settings: Settings, patterns: tuple[str, ...] = ()) -> SensorFilter:
+    """``--sensors`` patterns replace ``sensors_include``; ``sensors_exclude`` still holds."""
+    return SensorFilter(patterns or settings.sensors_include, settings.sensors_exclude)
+
+
+def render(
+    cache: Cache,
+    settings: Settings,
+    fmt: Format,
+    *,
+    start_ms: int,
+    end_ms: int,
+    selection: SensorFilter,
+    raw: bool = False,
+    profile: str | None = None,
+    counter: Counter | None = None,
+) -> Iterator[bytes]:
+    """The export of ``[start_ms, end_ms)`` as encoded chunks, streamed from ``cache``."""
+    counter = Counter() if counter is None else counter
+    zone = ZoneInfo(settings.timezone)
+    samples = count_samples(cache.query(start_ms, end_ms), counter)
+    device = device_name(settings)
+    if fmt == "csv":
+        from luxlog.csvout import PROFILES
+        from luxlog.csvout import render as render_csv
+
+        # The roll-up's columns, for the widest vectors in the range, so a firmware
+        # update inside it adds columns instead of failing half-way through a stream.
+        columns = Columns.build(*cache.shape(start_ms, end_ms), selection)
+        chosen = PROFILES[profile or settings.csv_profile]
+        yield from render_csv(samples, columns, profile=chosen, zone=zone)
+        counter.lines = counter.samples
+        return
+    lines: Iterator[str]
+    if fmt == "jsonl":
+        lines = jsonl_lines(samples, selection=selection, zone=zone, device=device, raw=raw)
+    else:
+        pairs = influx_lines(samples, selection=selection, device=device, site=settings.site)
+        lines = (line for _, line in pairs if line)
+
+    def counted(source: Iterator[str]) -> Iterator[str]:
+        for line in source:
+            counter.lines += 1
+            yield line
+
+    yield from _chunks(counted(lines))
+
+
+def run_export(
+    settings: Settings,
+    fmt: Format,
+    *,
+    first: date | None,
+    last: date | None,
+    patterns: tuple[str, ...] = (),
+    output: str = "-",
+    raw: bool = False,
+) -> Counter:
+    """``luxlog export``: the range to ``output`` (a file written atomically, or ``-``).
+
+    A file appears whole or not at all; stdout is written as the chunks come, so a pipe
+    sees the first lines at once.
+    """
+    import sys
+    from pathlib import Path
+
+    from luxlog.cache import Cache
+    from luxlog.errors import StorageError
+
+    if not settings.cache_path.exists():
+        raise StorageError(f"cache {settings.cache_path} does not exist (run `luxlog flush` first)")
+    start_ms, end_ms = day_range(ZoneInfo(settings.timezone), first, last)
+    counter = Counter()
+    with Cache.open(settings.cache_path, readonly=True) as cache:
+        chunks = render(
+            cache,
+            settings,
+            fmt,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            selection=selection_for(settings, patterns),
+            raw=raw,
+            counter=counter,
+        )
+        if output == "-":
+            stream = sys.stdout.buffer
+            try:
+                for chunk in chunks:
+                    stream.write(chunk)
+                stream.flush()
+            except BrokenPipeError:
+                # `luxlog export | head`: the reader has all it wanted.
+                import os
+
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            return counter
+        from luxlog.csvout import AtomicFile
+
+        target = Path(output)
+        try:
+            handle = AtomicFile(target)
+        except OSError as exc:
+            raise StorageError(f"export: cannot write {target}: {exc.strerror or exc}") from exc
+        try:
+            for chunk in chunks:
+                handle.write(chunk)
+            handle.commit()
+        except OSError as exc:
+            handle.abort()
+            raise StorageError(f"export: cannot write {target}: {exc.strerror or exc}") from exc
+        except BaseException:
+            handle.abort()
+            raise
+    return counter
