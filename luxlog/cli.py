@@ -406,15 +406,20 @@ def status(
 
     settings = _settings(ctx)
     report = build_report(settings, now_ms=time.time_ns() // 1_000_000)
+    data = report.to_json()
+    if settings.push_url and not check:
+        from luxlog.push import push_json
+
+        data["push"] = push_json(settings)
     if as_json:
-        typer.echo(render.to_json(report.to_json()))
+        typer.echo(render.to_json(data))
     elif check:
         for reason in report.reasons:
             typer.echo(f"unhealthy: {reason}")
         if report.healthy:
             typer.echo("healthy")
     else:
-        render.status(report.to_json())
+        render.status(data)
     if check and not report.healthy:
         raise Unhealthy(f"{len(report.reasons)} health problem(s)")
 

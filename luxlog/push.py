@@ -362,3 +362,12 @@ def _state_ms(text: str | None) -> int | None:
         return int(json.loads(text)["at_ms"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def push_json(settings: Settings) -> dict[str, Any]:
+    """The ``push`` part of ``status --json``; an unreadable cache is said, not raised."""
+    try:
+        found = push_status(settings)
+    except LuxlogError as exc:
+        return {"target": redact(settings.push_url), "error": str(exc)}
+    return {} if found is None else found.to_json()
