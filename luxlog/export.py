@@ -44,7 +44,7 @@ from luxlog.csvout import Columns, SensorFilter
 from luxlog.heatpump.catalogue import Sensor
 
 if TYPE_CHECKING:
-    from luxlog.cache import Cache
+    from luxlog.cache import Cache, Frame
     from luxlog.config import Settings
     from luxlog.sample import Sample
 
@@ -99,111 +99,141 @@ def series_prefix(device: str, site: str = "") -> str:
 
 # -- cell formatting -----------------------------------------------------------------------
 
-CellFormat = Callable[[Sensor, int], str]
+CellFormat = Callable[[Sensor], Callable[[int], str]]
 
 
-def json_cell(item: Sensor, raw: int) -> str:
-    """``"name":value`` with ``null`` for a missing value."""
-    value = item.convert(raw)
-    text = "null" if value is None else repr(value) if isinstance(value, float) else str(value)
-    return f"{json.dumps(item.name)}:{text}"
+def json_cell(item: Sensor) -> Callable[[int], str]:
+    """A formatter of ``item``'s cells: ``"name":value``, ``null`` for a missing value."""
+    label = json.dumps(item.name) + ":"
+    convert = item.convert
+
+    def cell(raw: int) -> str:
+        value = convert(raw)
+        if value is None:
+            return label + "null"
+        return label + (repr(value) if isinstance(value, float) else str(value))
+
+    return cell
 
 
-def influx_cell(item: Sensor, raw: int) -> str:
-    """``name=value`` typed by sensor type; ``""`` (left out) for a missing value."""
-    value = item.convert(raw)
-    if value is None:
-        return ""
-    if is_float(item):
-        return f"{escape_key(item.name)}={float(value)!r}"
-    return f"{escape_key(item.name)}={int(value)}i"
+def influx_cell(item: Sensor) -> Callable[[int], str]:
+    """A formatter of ``item``'s fields: ``name=value`` typed by sensor type, ``""`` (left
+    out) for a missing value."""
+    label = escape_key(item.name) + "="
+    convert = item.convert
+    floats = is_float(item)
+
+    def cell(raw: int) -> str:
+        value = convert(raw)
+        if value is None:
+            return ""
+        if floats:
+            return f"{label}{float(value)!r}"
+        return f"{label}{int(value)}i"
+
+    return cell
 
 
-class _Cells:
-    """The formatted cells of one vector kind and their joined text, updated per sample.
+class _FrameEncoder:
+    """The fields text of each sample of a frame, for one format.
 
-    Only cells whose raw value changed are formatted again; the text is joined again only
-    when one did (parameters change a few times a year).
+    A value that does not change within a frame (most of them) is formatted once per
+    frame - and only when it differs from the previous frame's - so the work per sample
+    is the few values that move, plus joining two strings.
     """
-
-    def __init__(self, items: list[Sensor | None], fmt: CellFormat, *, skip_empty: bool) -> None:
-        self.items = items  # by vector index; None: not exported
-        self.positions: list[int] = []
-        count = 0
-        for item in items:
-            self.positions.append(count if item is not None else -1)
-            count += item is not None
-        self.missing = [
-            json_cell_missing(item) if not skip_empty else "" for item in items if item is not None
-        ]
-        self.cells = list(self.missing)
-        self.fmt = fmt
-        self.skip_empty = skip_empty
-        self.previous: tuple[int, ...] | None = None
-        self.text = ""
-
-    def update(self, values: tuple[int, ...]) -> str:
-        previous = self.previous
-        if values == previous:
-            return self.text
-        cells, positions, items, fmt = self.cells, self.positions, self.items, self.fmt
-        limit = min(len(values), len(items))
-        changed: Iterable[int]
-        if previous is None or len(previous) != len(values):
-            cells[:] = self.missing  # sensors this sample lacks stay missing
-            changed = range(limit)
-        else:
-            changed = compress(range(limit), map(ne, values, previous))
-        for index in changed:
-            position = positions[index]
-            if position >= 0:
-                item = items[index]
-                assert item is not None
-                cells[position] = fmt(item, values[index])
-        self.previous = values
-        self.text = ",".join(c for c in cells if c) if self.skip_empty else ",".join(cells)
-        return self.text
-
-
-def json_cell_missing(item: Sensor) -> str:
-    """The cell of a sensor the sample does not have: ``"name":null``."""
-    return f"{json.dumps(item.name)}:null"
-
-
-class _Encoder:
-    """Per-sample text for one format; columns follow each sample's vector lengths."""
 
     def __init__(self, selection: SensorFilter, fmt: CellFormat, *, skip_empty: bool) -> None:
         self.selection = selection
         self.fmt = fmt
         self.skip_empty = skip_empty
         self.shape: tuple[int, int] | None = None
-        self.calc: _Cells | None = None
-        self.param: _Cells | None = None
+        # (index in the frame's key, that sensor's cell formatter), in column order
+        self.chosen: list[tuple[int, Callable[[int], str]]] = []
+        self.position: list[int] = []  # key index -> position in chosen, or -1
+        self.cells: list[str] = []  # the key frame's cells, by position in chosen
+        self.key: list[int] = []  # the previous frame's key
 
-    def _build(self, shape: tuple[int, int]) -> tuple[_Cells, _Cells]:
-        columns = Columns.build(shape[0], shape[1], self.selection)
-        calc: list[Sensor | None] = [None] * shape[0]
-        param: list[Sensor | None] = [None] * shape[1]
-        for item in columns.sensors:
-            (calc if item.kind == "calc" else param)[item.index] = item
-        return (
-            _Cells(calc, self.fmt, skip_empty=self.skip_empty),
-            _Cells(param, self.fmt, skip_empty=self.skip_empty),
-        )
+    def _steady(self, key: list[int], changing: dict[int, list[int]]) -> str:
+        """The joined cells of the values that do not move in this frame.
 
-    def fields(self, sample: Sample) -> str:
-        """The sample's cells, comma-separated (calculations first, by index)."""
-        shape = (len(sample.calculations), len(sample.parameters))
-        if shape != self.shape or self.calc is None or self.param is None:
+        Only key values that differ from the previous frame's are formatted again
+        (found at C speed); the join picks the cells with ``compress``.
+        """
+        cells, position, chosen = self.cells, self.position, self.chosen
+        if len(self.key) == len(key):
+            differ: Iterable[int] = compress(range(len(key)), map(ne, key, self.key))
+        else:
+            differ = range(len(key))
+        for index in differ:
+            at = position[index]
+            if at >= 0:
+                cells[at] = chosen[at][1](key[index])
+        self.key = list(key)
+        mask = list(map(bool, cells))
+        for index in changing:
+            at = position[index]
+            if at >= 0:
+                mask[at] = False
+        return ",".join(compress(cells, mask))
+
+    def fields(self, frame: Frame) -> Iterator[str]:
+        """The fields text of each of ``frame``'s samples, in order."""
+        shape = (frame.n_calc, len(frame.key) - frame.n_calc)
+        if shape != self.shape:
             # A firmware update changed the vector lengths: new columns from here on.
-            self.calc, self.param = self._build(shape)
+            columns = Columns.build(shape[0], shape[1], self.selection)
+            self.chosen = [
+                (item.index if item.kind == "calc" else shape[0] + item.index, self.fmt(item))
+                for item in columns.sensors
+            ]
+            self.position = [-1] * sum(shape)
+            for at, (index, _) in enumerate(self.chosen):
+                self.position[index] = at
+            self.cells = [""] * len(self.chosen)
+            self.key = []
             self.shape = shape
-        calc = self.calc.update(sample.calculations)
-        param = self.param.update(sample.parameters)
-        if calc and param:
-            return f"{calc},{param}"
-        return calc or param
+        changing = frame.changing
+        steady = self._steady(frame.key, changing)
+        moving: list[list[str]] = []
+        for index in sorted(changing):  # key order is column order
+            at = self.position[index]
+            if at < 0:
+                continue
+            values = changing[index]
+            format_cell = self.chosen[at][1]
+            cells: list[str] = []
+            previous: int | None = None
+            text = ""
+            for raw in values:
+                if raw != previous:
+                    text = format_cell(raw)
+                    previous = raw
+                cells.append(text)
+            moving.append(cells)
+        if not moving:
+            yield from [steady] * len(frame.timestamps)
+            return
+        head = (steady,) if steady else ()
+        if self.skip_empty:
+            for parts in zip(*moving, strict=True):
+                yield ",".join([*head, *filter(None, parts)])
+        else:
+            for parts in zip(*moving, strict=True):
+                yield ",".join((*head, *parts))
+
+
+def frames_of(samples: Iterable[Sample]) -> Iterator[Frame]:
+    """One frame per sample: the frame encoders for callers that hold samples."""
+    from luxlog.cache import Frame
+
+    for sample in samples:
+        yield Frame(
+            sample.host,
+            len(sample.calculations),
+            [sample.timestamp_ms],
+            [*sample.calculations, *sample.parameters],
+            {},
+        )
 
 
 @dataclass
@@ -232,12 +262,58 @@ def _chunks(lines: Iterable[str]) -> Iterator[bytes]:
 
 
 def count_samples(samples: Iterable[Sample], counter: Counter) -> Iterator[Sample]:
+    """Pass ``samples`` through, counting them and noting the first and last time."""
     for sample in samples:
         if counter.first_ms is None:
             counter.first_ms = sample.timestamp_ms
         counter.last_ms = sample.timestamp_ms
         counter.samples += 1
         yield sample
+
+
+def count_frames(frames: Iterable[Frame], counter: Counter) -> Iterator[Frame]:
+    """Pass ``frames`` through, counting their samples and noting first and last time."""
+    for frame in frames:
+        if counter.first_ms is None:
+            counter.first_ms = frame.timestamps[0]
+        counter.last_ms = frame.timestamps[-1]
+        counter.samples += len(frame.timestamps)
+        yield frame
+
+
+def jsonl_frames(
+    frames: Iterable[Frame],
+    *,
+    selection: SensorFilter,
+    zone: ZoneInfo,
+    device: str,
+    raw: bool = False,
+) -> Iterator[str]:
+    """One JSON object per sample, each ending in ``\\n``."""
+    encoder = _FrameEncoder(selection, json_cell, skip_empty=False)
+    device_text = json.dumps(device, ensure_ascii=False)
+    for frame in frames:
+        extras: Iterable[str] = _raw_vectors(frame) if raw else [""] * len(frame.timestamps)
+        for timestamp_ms, fields, extra in zip(
+            frame.timestamps, encoder.fields(frame), extras, strict=True
+        ):
+            stamp = datetime.fromtimestamp(timestamp_ms // 1000, tz=zone).isoformat()
+            yield (
+                f'{{"time":"{stamp}","ts_ms":{timestamp_ms},"device":{device_text},'
+                f'"values":{{{fields}}}{extra}}}\n'
+            )
+
+
+def _raw_vectors(frame: Frame) -> Iterator[str]:
+    """``,"raw":{...}`` per sample of ``frame`` (the ``raw`` option; slower by nature)."""
+    vector = list(frame.key)
+    n_calc = frame.n_calc
+    for position in range(len(frame.timestamps)):
+        for index, values in frame.changing.items():
+            vector[index] = values[position]
+        calcs = ",".join(map(str, vector[:n_calc]))
+        params = ",".join(map(str, vector[n_calc:]))
+        yield f',"raw":{{"calculations":[{calcs}],"parameters":[{params}]}}'
 
 
 def jsonl_lines(
@@ -248,45 +324,30 @@ def jsonl_lines(
     device: str,
     raw: bool = False,
 ) -> Iterator[str]:
-    """One JSON object per sample, each ending in ``\\n``."""
-    encoder = _Encoder(selection, json_cell, skip_empty=False)
-    device_text = json.dumps(device, ensure_ascii=False)
-    raw_cache: dict[str, tuple[tuple[int, ...], str]] = {}
+    """:func:`jsonl_frames` for samples."""
+    return jsonl_frames(frames_of(samples), selection=selection, zone=zone, device=device, raw=raw)
 
-    def vector(kind: str, values: tuple[int, ...]) -> str:
-        cached = raw_cache.get(kind)
-        if cached is None or cached[0] != values:
-            cached = (values, ",".join(map(str, values)))
-            raw_cache[kind] = cached
-        return cached[1]
 
-    for sample in samples:
-        stamp = datetime.fromtimestamp(sample.timestamp_ms // 1000, tz=zone).isoformat()
-        extra = ""
-        if raw:
-            extra = (
-                f',"raw":{{"calculations":[{vector("calc", sample.calculations)}],'
-                f'"parameters":[{vector("param", sample.parameters)}]}}'
-            )
-        yield (
-            f'{{"time":"{stamp}","ts_ms":{sample.timestamp_ms},"device":{device_text},'
-            f'"values":{{{encoder.fields(sample)}}}{extra}}}\n'
-        )
+def influx_frames(
+    frames: Iterable[Frame], *, selection: SensorFilter, device: str, site: str = ""
+) -> Iterator[tuple[int, str]]:
+    """``(timestamp_ms, line)`` per sample; a sample without any value yields no line
+    (the protocol needs at least one field), only its ``(timestamp_ms, "")``."""
+    encoder = _FrameEncoder(selection, influx_cell, skip_empty=True)
+    prefix = series_prefix(device, site)
+    for frame in frames:
+        for timestamp_ms, fields in zip(frame.timestamps, encoder.fields(frame), strict=True):
+            if fields:
+                yield timestamp_ms, f"{prefix}{fields} {timestamp_ms // 1000}\n"
+            else:
+                yield timestamp_ms, ""
 
 
 def influx_lines(
     samples: Iterable[Sample], *, selection: SensorFilter, device: str, site: str = ""
 ) -> Iterator[tuple[int, str]]:
-    """``(timestamp_ms, line)`` per sample; a sample without any value yields no line
-    (the protocol needs at least one field), only its ``(timestamp_ms, "")``."""
-    encoder = _Encoder(selection, influx_cell, skip_empty=True)
-    prefix = series_prefix(device, site)
-    for sample in samples:
-        fields = encoder.fields(sample)
-        if not fields:
-            yield sample.timestamp_ms, ""
-            continue
-        yield sample.timestamp_ms, f"{prefix}{fields} {sample.timestamp_ms // 1000}\n"
+    """:func:`influx_frames` for samples."""
+    return influx_frames(frames_of(samples), selection=selection, device=device, site=site)
 
 
 # -- ranges and the whole export -----------------------------------------------------------
@@ -326,7 +387,6 @@ def render(
     """The export of ``[start_ms, end_ms)`` as encoded chunks, streamed from ``cache``."""
     counter = Counter() if counter is None else counter
     zone = ZoneInfo(settings.timezone)
-    samples = count_samples(cache.query(start_ms, end_ms), counter)
     device = device_name(settings)
     if fmt == "csv":
         from luxlog.csvout import PROFILES
@@ -336,14 +396,16 @@ def render(
         # update inside it adds columns instead of failing half-way through a stream.
         columns = Columns.build(*cache.shape(start_ms, end_ms), selection)
         chosen = PROFILES[profile or settings.csv_profile]
+        samples = count_samples(cache.query(start_ms, end_ms), counter)
         yield from render_csv(samples, columns, profile=chosen, zone=zone)
         counter.lines = counter.samples
         return
+    frames = count_frames(cache.frames(start_ms, end_ms), counter)
     lines: Iterator[str]
     if fmt == "jsonl":
-        lines = jsonl_lines(samples, selection=selection, zone=zone, device=device, raw=raw)
+        lines = jsonl_frames(frames, selection=selection, zone=zone, device=device, raw=raw)
     else:
-        pairs = influx_lines(samples, selection=selection, device=device, site=settings.site)
+        pairs = influx_frames(frames, selection=selection, device=device, site=settings.site)
         lines = (line for _, line in pairs if line)
 
     def counted(source: Iterator[str]) -> Iterator[str]:

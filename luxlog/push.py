@@ -219,7 +219,7 @@ def push(
     """Send every cached sample after the cursor; raise ``PushError`` when a batch
     cannot be delivered within the budget (earlier batches stay confirmed)."""
     from luxlog.cache import Cache
-    from luxlog.export import Counter, count_samples, device_name, influx_lines, selection_for
+    from luxlog.export import Counter, count_frames, device_name, influx_frames, selection_for
 
     if not settings.push_url:
         raise ConfigError(["push_url: not set (the target's write URL, e.g. LUXLOG_PUSH_URL)"])
@@ -235,8 +235,8 @@ def push(
         result.cursor_ms = cursor
         start = -(2**62) if cursor is None else cursor + 1
         counter = Counter()
-        lines = influx_lines(
-            count_samples(cache.query(start, _NO_END), counter),
+        lines = influx_frames(
+            count_frames(cache.frames(start, _NO_END), counter),
             selection=selection_for(settings),
             device=device_name(settings),
             site=settings.site,
