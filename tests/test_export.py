@@ -11,7 +11,7 @@ import pytest
 from helpers import settings_in
 from typer.testing import CliRunner
 
-from luxlog.cache import Cache
+from luxlog.cache import Cache, Frame
 from luxlog.cli import app
 from luxlog.config import Settings
 from luxlog.csvout import SensorFilter
@@ -19,7 +19,9 @@ from luxlog.export import (
     FLOAT_TYPES,
     day_range,
     escape_key,
+    influx_frames,
     influx_lines,
+    jsonl_frames,
     jsonl_lines,
     series_prefix,
 )
@@ -213,3 +215,61 @@ def test_firmware_change_inside_a_range_widens_the_csv_columns(settings: Setting
     code, output = invoke(settings, "--format", "jsonl", "--sensors", added.name)
     values = [json.loads(line)["values"] for line in output.splitlines()]
     assert values[0] == {} and values[-1] == {added.name: added.convert(7)}
+
+
+def rebuilt(frames: list[Frame]) -> list[Sample]:
+    """Samples from frames: the key frame with each moving value put back."""
+    out = []
+    for frame in frames:
+        for position, stamp in enumerate(frame.timestamps):
+            vector = list(frame.key)
+            for index, values in frame.changing.items():
+                vector[index] = values[position]
+            n = frame.n_calc
+            out.append(Sample(stamp, frame.host, tuple(vector[:n]), tuple(vector[n:])))
+    return out
+
+
+def test_frames_hold_exactly_the_samples_query_returns(settings: Settings) -> None:
+    samples = polls(300)  # 2.5 hours: three chunks
+    other = [
+        Sample(s.timestamp_ms + 7, "198.51.100.1:8889", s.calculations, s.parameters)
+        for s in samples[130:133]
+    ]  # a second controller inside one hour: that hour merges two chunks
+    with Cache.open(settings.cache_path) as cache:
+        cache.add_many(samples + other)
+        for start, end in [
+            (0, 2**62),
+            (samples[5].timestamp_ms, samples[250].timestamp_ms),  # cuts two chunks
+            (samples[131].timestamp_ms, samples[132].timestamp_ms + 1),
+            (samples[-1].timestamp_ms + 1, 2**62),  # nothing
+        ]:
+            frames = list(cache.frames(start, end))
+            assert rebuilt(frames) == list(cache.query(start, end))
+            assert all(frame.timestamps for frame in frames)
+
+
+def test_sample_and_frame_encoders_agree_on_a_cut_range(settings: Settings) -> None:
+    samples = polls(200)
+    with Cache.open(settings.cache_path) as cache:
+        cache.add_many(samples)
+        start, end = samples[17].timestamp_ms, samples[190].timestamp_ms
+        zone = settings_zone()
+        every = SensorFilter()
+        from_frames = list(
+            jsonl_frames(cache.frames(start, end), selection=every, zone=zone, device="d")
+        )
+        from_samples = list(
+            jsonl_lines(cache.query(start, end), selection=every, zone=zone, device="d")
+        )
+        assert [json.loads(line) for line in from_frames] == [
+            json.loads(line) for line in from_samples
+        ]
+        lines = [
+            line for _, line in influx_frames(cache.frames(start, end), selection=every, device="d")
+        ]
+        assert sorted(lines[40].split(" ")[1].split(",")) == sorted(
+            next(iter(influx_lines([samples[57]], selection=every, device="d")))[1]
+            .split(" ")[1]
+            .split(",")
+        )
