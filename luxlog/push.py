@@ -23,8 +23,8 @@ Failures
     the run exits 8; the next run starts at the cursor and catches up.
 
 Secrets
-    ``push_token`` is sent as ``Authorization: Token ...`` (InfluxDB 2.x; 1.x with auth
-    takes ``user:password`` the same way), user:password in the URL as basic auth. Neither
+    ``push_token`` is sent as ``Authorization: Token ...`` (InfluxDB 2.x; 1.8+ also takes
+    ``user:password`` that way), user:password in the URL as basic auth. Neither
     appears in any message: URLs are shown without user info and without ``u``, ``p`` or
     ``token`` query parameters. TLS certificates are verified (the system's CAs).
 """
