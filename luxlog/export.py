@@ -176,8 +176,11 @@ class _FrameEncoder:
                 mask[at] = False
         return ",".join(compress(cells, mask))
 
-    def fields(self, frame: Frame) -> Iterator[str]:
-        """The fields text of each of ``frame``'s samples, in order."""
+    def parts(self, frame: Frame) -> tuple[str, Iterator[str]]:
+        """``frame``'s steady cells joined, and per sample its moving cells joined.
+
+        A sample's fields are the two joined with a comma (either may be empty).
+        """
         shape = (frame.n_calc, len(frame.key) - frame.n_calc)
         if shape != self.shape:
             # A firmware update changed the vector lengths: new columns from here on.
@@ -211,15 +214,10 @@ class _FrameEncoder:
                 cells.append(text)
             moving.append(cells)
         if not moving:
-            yield from [steady] * len(frame.timestamps)
-            return
-        head = (steady,) if steady else ()
+            return steady, iter([""] * len(frame.timestamps))
         if self.skip_empty:
-            for parts in zip(*moving, strict=True):
-                yield ",".join([*head, *filter(None, parts)])
-        else:
-            for parts in zip(*moving, strict=True):
-                yield ",".join((*head, *parts))
+            return steady, (",".join(filter(None, cells)) for cells in zip(*moving, strict=True))
+        return steady, (",".join(cells) for cells in zip(*moving, strict=True))
 
 
 def frames_of(samples: Iterable[Sample]) -> Iterator[Frame]:
@@ -246,19 +244,26 @@ class Counter:
     last_ms: int | None = None
 
 
-def _chunks(lines: Iterable[str]) -> Iterator[bytes]:
-    """Group text lines into ~1 MB encoded chunks (few writes, bounded memory)."""
-    buffer: list[str] = []
+# A sample's line as (timestamp ms, head, steady cells, tail): bytes that the writer joins
+# straight into its ~1 MB chunks. The steady part (~30 KB with every sensor) is encoded
+# once per frame and shared by its samples, so a line is copied only once, into its chunk.
+Pieces = tuple[int, bytes, bytes, bytes]
+_NO_LINE = (b"", b"", b"")
+
+
+def _chunks(pieces: Iterable[Pieces]) -> Iterator[bytes]:
+    """Join lines' pieces into ~1 MB chunks (few writes, bounded memory)."""
+    buffer: list[bytes] = []
     size = 0
-    for line in lines:
-        buffer.append(line)
-        size += len(line)
+    for _, head, steady, tail in pieces:
+        buffer += (head, steady, tail)
+        size += len(head) + len(steady) + len(tail)
         if size >= _CHUNK_BYTES:
-            yield "".join(buffer).encode("utf-8")
+            yield b"".join(buffer)
             buffer.clear()
             size = 0
     if buffer:
-        yield "".join(buffer).encode("utf-8")
+        yield b"".join(buffer)
 
 
 def count_samples(samples: Iterable[Sample], counter: Counter) -> Iterator[Sample]:
@@ -281,6 +286,29 @@ def count_frames(frames: Iterable[Frame], counter: Counter) -> Iterator[Frame]:
         yield frame
 
 
+def jsonl_pieces(
+    frames: Iterable[Frame],
+    *,
+    selection: SensorFilter,
+    zone: ZoneInfo,
+    device: str,
+    raw: bool = False,
+) -> Iterator[Pieces]:
+    """One JSON object per sample, each ending in ``\\n``, as :data:`Pieces`."""
+    encoder = _FrameEncoder(selection, json_cell, skip_empty=False)
+    device_text = json.dumps(device, ensure_ascii=False)
+    for frame in frames:
+        steady, movings = encoder.parts(frame)
+        steady_bytes = steady.encode("utf-8")
+        extras: Iterable[str] = _raw_vectors(frame) if raw else [""] * len(frame.timestamps)
+        for timestamp_ms, moving, extra in zip(frame.timestamps, movings, extras, strict=True):
+            stamp = datetime.fromtimestamp(timestamp_ms // 1000, tz=zone).isoformat()
+            head = f'{{"time":"{stamp}","ts_ms":{timestamp_ms},"device":{device_text},"values":{{'
+            comma = "," if steady and moving else ""
+            tail = f"{comma}{moving}}}{extra}}}\n"
+            yield timestamp_ms, head.encode("utf-8"), steady_bytes, tail.encode("utf-8")
+
+
 def jsonl_frames(
     frames: Iterable[Frame],
     *,
@@ -290,18 +318,8 @@ def jsonl_frames(
     raw: bool = False,
 ) -> Iterator[str]:
     """One JSON object per sample, each ending in ``\\n``."""
-    encoder = _FrameEncoder(selection, json_cell, skip_empty=False)
-    device_text = json.dumps(device, ensure_ascii=False)
-    for frame in frames:
-        extras: Iterable[str] = _raw_vectors(frame) if raw else [""] * len(frame.timestamps)
-        for timestamp_ms, fields, extra in zip(
-            frame.timestamps, encoder.fields(frame), extras, strict=True
-        ):
-            stamp = datetime.fromtimestamp(timestamp_ms // 1000, tz=zone).isoformat()
-            yield (
-                f'{{"time":"{stamp}","ts_ms":{timestamp_ms},"device":{device_text},'
-                f'"values":{{{fields}}}{extra}}}\n'
-            )
+    for _, *parts in jsonl_pieces(frames, selection=selection, zone=zone, device=device, raw=raw):
+        yield b"".join(parts).decode("utf-8")
 
 
 def _raw_vectors(frame: Frame) -> Iterator[str]:
@@ -328,19 +346,34 @@ def jsonl_lines(
     return jsonl_frames(frames_of(samples), selection=selection, zone=zone, device=device, raw=raw)
 
 
+def influx_pieces(
+    frames: Iterable[Frame], *, selection: SensorFilter, device: str, site: str = ""
+) -> Iterator[Pieces]:
+    """One line per sample as :data:`Pieces`; a sample without any value has empty
+    pieces (the protocol needs at least one field), so callers still see its time."""
+    encoder = _FrameEncoder(selection, influx_cell, skip_empty=True)
+    prefix = series_prefix(device, site).encode("utf-8")
+    for frame in frames:
+        steady, movings = encoder.parts(frame)
+        steady_bytes = steady.encode("utf-8")
+        for timestamp_ms, moving in zip(frame.timestamps, movings, strict=True):
+            if not steady and not moving:
+                yield timestamp_ms, *_NO_LINE
+                continue
+            comma = "," if steady and moving else ""
+            tail = f"{comma}{moving} {timestamp_ms // 1000}\n".encode()
+            yield timestamp_ms, prefix, steady_bytes, tail
+
+
 def influx_frames(
     frames: Iterable[Frame], *, selection: SensorFilter, device: str, site: str = ""
 ) -> Iterator[tuple[int, str]]:
-    """``(timestamp_ms, line)`` per sample; a sample without any value yields no line
-    (the protocol needs at least one field), only its ``(timestamp_ms, "")``."""
-    encoder = _FrameEncoder(selection, influx_cell, skip_empty=True)
-    prefix = series_prefix(device, site)
-    for frame in frames:
-        for timestamp_ms, fields in zip(frame.timestamps, encoder.fields(frame), strict=True):
-            if fields:
-                yield timestamp_ms, f"{prefix}{fields} {timestamp_ms // 1000}\n"
-            else:
-                yield timestamp_ms, ""
+    """``(timestamp_ms, line)`` per sample; ``line`` is empty for a sample without any
+    value (the protocol needs at least one field)."""
+    for timestamp_ms, *parts in influx_pieces(
+        frames, selection=selection, device=device, site=site
+    ):
+        yield timestamp_ms, b"".join(parts).decode("utf-8")
 
 
 def influx_lines(
@@ -401,19 +434,19 @@ def render(
         counter.lines = counter.samples
         return
     frames = count_frames(cache.frames(start_ms, end_ms), counter)
-    lines: Iterator[str]
+    pieces: Iterator[Pieces]
     if fmt == "jsonl":
-        lines = jsonl_frames(frames, selection=selection, zone=zone, device=device, raw=raw)
+        pieces = jsonl_pieces(frames, selection=selection, zone=zone, device=device, raw=raw)
     else:
-        pairs = influx_frames(frames, selection=selection, device=device, site=settings.site)
-        lines = (line for _, line in pairs if line)
+        pieces = influx_pieces(frames, selection=selection, device=device, site=settings.site)
 
-    def counted(source: Iterator[str]) -> Iterator[str]:
-        for line in source:
-            counter.lines += 1
-            yield line
+    def counted(source: Iterator[Pieces]) -> Iterator[Pieces]:
+        for piece in source:
+            if piece[1]:
+                counter.lines += 1
+                yield piece
 
-    yield from _chunks(counted(lines))
+    yield from _chunks(counted(pieces))
 
 
 def run_export(

@@ -47,6 +47,7 @@ from luxlog.exitcodes import ExitCode
 if TYPE_CHECKING:
     from luxlog.cache import Cache
     from luxlog.config import Settings
+    from luxlog.export import Pieces
 
 log = logging.getLogger("luxlog")
 
@@ -191,21 +192,22 @@ def _first_line(data: bytes) -> str:
     return text.splitlines()[0][:200] if text else ""
 
 
-def _batches(lines: Iterator[tuple[int, str]], batch_bytes: int) -> Iterator[tuple[int, list[str]]]:
-    """``(last timestamp ms, lines)`` of about ``batch_bytes`` each."""
-    batch: list[str] = []
-    size = 0
+def _batches(pieces: Iterator[Pieces], batch_bytes: int) -> Iterator[tuple[int, list[bytes], int]]:
+    """``(last timestamp ms, body pieces, lines)`` of about ``batch_bytes`` each."""
+    batch: list[bytes] = []
+    size = lines = 0
     last_ms: int | None = None
-    for timestamp_ms, line in lines:
+    for timestamp_ms, head, steady, tail in pieces:
         last_ms = timestamp_ms
-        if line:
-            batch.append(line)
-            size += len(line)
+        if head:
+            batch += (head, steady, tail)
+            size += len(head) + len(steady) + len(tail)
+            lines += 1
         if size >= batch_bytes:
-            yield timestamp_ms, batch
-            batch, size, last_ms = [], 0, None
+            yield timestamp_ms, batch, lines
+            batch, size, lines, last_ms = [], 0, 0, None
     if last_ms is not None:
-        yield last_ms, batch
+        yield last_ms, batch, lines
 
 
 def push(
@@ -219,7 +221,7 @@ def push(
     """Send every cached sample after the cursor; raise ``PushError`` when a batch
     cannot be delivered within the budget (earlier batches stay confirmed)."""
     from luxlog.cache import Cache
-    from luxlog.export import Counter, count_frames, device_name, influx_frames, selection_for
+    from luxlog.export import Counter, count_frames, device_name, influx_pieces, selection_for
 
     if not settings.push_url:
         raise ConfigError(["push_url: not set (the target's write URL, e.g. LUXLOG_PUSH_URL)"])
@@ -235,17 +237,15 @@ def push(
         result.cursor_ms = cursor
         start = -(2**62) if cursor is None else cursor + 1
         counter = Counter()
-        lines = influx_frames(
+        pieces = influx_pieces(
             count_frames(cache.frames(start, _NO_END), counter),
             selection=selection_for(settings),
             device=device_name(settings),
             site=settings.site,
         )
-        for last_ms, batch in _batches(lines, batch_bytes):
+        for last_ms, batch, lines in _batches(pieces, batch_bytes):
             if batch:
-                answer = _deliver(
-                    sender, "".join(batch).encode("utf-8"), settings, deadline, clock, sleep
-                )
+                answer = _deliver(sender, b"".join(batch), settings, deadline, clock, sleep)
                 if not answer.ok:
                     backlog = cache.count(start, None)
                     message = (
@@ -256,7 +256,7 @@ def push(
                     raise PushError(message)
             _save_cursor(cache, settings.push_url, last_ms)
             result.batches += 1 if batch else 0
-            result.lines += len(batch)
+            result.lines += lines
             result.cursor_ms = last_ms
             start = last_ms + 1
         result.samples = counter.samples
