@@ -106,6 +106,10 @@ def main() -> None:
     parser.add_argument("--capture", default=DEFAULT_CAPTURE, help="simulator capture")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="keep the cache in this directory")
+    parser.add_argument(
+        "--formats", default="influx,jsonl,csv", help="export formats to time (comma-separated)"
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="skip the naive exporters")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="luxlog-bench-export-") as scratch:
@@ -119,7 +123,7 @@ def main() -> None:
             print(f"reusing {cache}")
         total = samples_in(data, 0, 2**62)
         print(f"{total} samples, all sensors, time zone {ZONE}, whole processes")
-        for fmt in ("influx", "jsonl", "csv"):
+        for fmt in args.formats.split(","):
             seconds, rss, _ = measure(
                 [sys.executable, "-m", "luxlog", "export", "--format", fmt, "-o", "-"],
                 data,
@@ -132,7 +136,7 @@ def main() -> None:
             )
         week_end = START_MS + 7 * 86_400_000
         week = samples_in(data, START_MS, week_end)
-        for fmt in ("influx", "jsonl"):
+        for fmt in () if args.no_baseline else ("influx", "jsonl"):
             command = [sys.executable, "-c", NAIVE, str(data), fmt, str(START_MS), str(week_end)]
             seconds, rss, _ = measure(command, data, "")
             print(

@@ -52,6 +52,7 @@ Format = Literal["jsonl", "csv", "influx"]
 FORMATS: tuple[Format, ...] = ("jsonl", "csv", "influx")
 MEASUREMENT = "luxtronik"
 _CHUNK_BYTES = 1 << 20
+_MEMO_CELLS = 4096  # formatted cells remembered per moving column
 
 # Sensor types whose values are scaled (raw / 10 or / 100): floats in every format.
 FLOAT_TYPES = frozenset({"Celsius", "Kelvin", "Percent", "Energy", "Voltage", "Hours", "Pressure"})
@@ -152,6 +153,7 @@ class _FrameEncoder:
         self.position: list[int] = []  # key index -> position in chosen, or -1
         self.cells: list[str] = []  # the key frame's cells, by position in chosen
         self.key: list[int] = []  # the previous frame's key
+        self.memos: dict[int, dict[int, str]] = {}  # key index -> raw -> cell
 
     def _steady(self, key: list[int], changing: dict[int, list[int]]) -> str:
         """The joined cells of the values that do not move in this frame.
@@ -194,6 +196,7 @@ class _FrameEncoder:
                 self.position[index] = at
             self.cells = [""] * len(self.chosen)
             self.key = []
+            self.memos.clear()
             self.shape = shape
         changing = frame.changing
         steady = self._steady(frame.key, changing)
@@ -202,15 +205,17 @@ class _FrameEncoder:
             at = self.position[index]
             if at < 0:
                 continue
-            values = changing[index]
             format_cell = self.chosen[at][1]
+            # Moving values repeat (a temperature wobbling by a tenth, a state flipping
+            # back): each column remembers its cells, up to a bound (counters never repeat).
+            memo = self.memos.setdefault(index, {})
             cells: list[str] = []
-            previous: int | None = None
-            text = ""
-            for raw in values:
-                if raw != previous:
+            for raw in changing[index]:
+                text = memo.get(raw)
+                if text is None:
                     text = format_cell(raw)
-                    previous = raw
+                    if len(memo) < _MEMO_CELLS:
+                        memo[raw] = text
                 cells.append(text)
             moving.append(cells)
         if not moving:

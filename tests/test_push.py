@@ -235,7 +235,9 @@ class _Target(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).seen_headers.append(dict(self.headers))
         if self.status < 300:
-            type(self).accepted.extend(gzip.decompress(body).decode().splitlines())
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            type(self).accepted.extend(body.decode().splitlines())
         self.send_response(self.status)
         message = b'{"error":"database is on fire"}'
         self.send_header("Content-Length", str(len(message)))
@@ -354,3 +356,14 @@ def test_no_push_url_is_a_config_error(tmp_path: Path) -> None:
 def test_urls_are_shown_without_credentials() -> None:
     shown = redact("https://me:pw@nas:8086/write?db=heat&u=me&p=pw&token=x")
     assert shown == "https://nas:8086/write?db=heat&u=%2A%2A%2A&p=%2A%2A%2A&token=%2A%2A%2A"
+
+
+def test_gzip_over_a_network_not_to_this_machine(tmp_path: Path) -> None:
+    from luxlog.push import _Sender
+
+    remote = _Sender(make(tmp_path, "https://nas.example:8086/write?db=h"))
+    assert remote.gzip and remote.headers["Content-Encoding"] == "gzip"
+    assert remote.context is not None  # TLS verified with the system's CAs
+    for local in ("http://127.0.0.1:8428/write", "http://localhost:8428/write", "http://[::1]:1/w"):
+        sender = _Sender(make(tmp_path, local))
+        assert not sender.gzip and "Content-Encoding" not in sender.headers
