@@ -123,7 +123,7 @@ def main() -> None:
             print(f"reusing {cache}")
         total = samples_in(data, 0, 2**62)
         print(f"{total} samples, all sensors, time zone {ZONE}, whole processes")
-        for fmt in args.formats.split(","):
+        for fmt in [f for f in args.formats.split(",") if f]:
             seconds, rss, _ = measure(
                 [sys.executable, "-m", "luxlog", "export", "--format", fmt, "-o", "-"],
                 data,

@@ -37,6 +37,7 @@ import logging
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -262,9 +263,17 @@ def push(
             device=device_name(settings),
             site=settings.site,
         )
-        for last_ms, batch, lines in _batches(pieces, batch_bytes):
-            if batch:
-                answer = _deliver(sender, b"".join(batch), settings, deadline, clock, sleep)
+        # One batch in flight while the next is rendered (the database ingests on
+        # another core meanwhile); the cursor moves in this thread, in order, only
+        # after the target confirmed.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="luxlog-push")
+        pending: tuple[Future[_Answer] | None, int, int] | None = None
+
+        def confirm(item: tuple[Future[_Answer] | None, int, int]) -> None:
+            nonlocal start
+            future, last_ms, lines = item
+            if future is not None:
+                answer = future.result()
                 if not answer.ok:
                     backlog = cache.count(start, None)
                     message = (
@@ -273,11 +282,25 @@ def push(
                     )
                     cache.set_state(STATE_ERROR, json.dumps({"at_ms": now_ms(), "error": message}))
                     raise PushError(message)
+                result.batches += 1
             _save_cursor(cache, settings.push_url, last_ms)
-            result.batches += 1 if batch else 0
             result.lines += lines
             result.cursor_ms = last_ms
             start = last_ms + 1
+
+        try:
+            for last_ms, batch, lines in _batches(pieces, batch_bytes):
+                body = b"".join(batch) if batch else None
+                if pending is not None:
+                    confirm(pending)
+                future = None
+                if body is not None:
+                    future = pool.submit(_deliver, sender, body, settings, deadline, clock, sleep)
+                pending = (future, last_ms, lines)
+            if pending is not None:
+                confirm(pending)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
         result.samples = counter.samples
         cache.set_state(STATE_SUCCESS, json.dumps({"at_ms": now_ms()}))
         cache.set_state(STATE_ERROR, "")

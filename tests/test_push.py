@@ -228,17 +228,21 @@ class _Target(BaseHTTPRequestHandler):
     """A write endpoint whose answer the test sets; it records what it accepted."""
 
     status = 500
+    ok_first = 0  # answer 204 to this many requests first
     accepted: ClassVar[list[str]] = []
     seen_headers: ClassVar[list[dict[str, str]]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).seen_headers.append(dict(self.headers))
-        if self.status < 300:
+        status = self.status
+        if len(self.seen_headers) <= self.ok_first:
+            status = 204
+        if status < 300:
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
             type(self).accepted.extend(body.decode().splitlines())
-        self.send_response(self.status)
+        self.send_response(status)
         message = b'{"error":"database is on fire"}'
         self.send_header("Content-Length", str(len(message)))
         self.end_headers()
@@ -367,3 +371,22 @@ def test_gzip_over_a_network_not_to_this_machine(tmp_path: Path) -> None:
     for local in ("http://127.0.0.1:8428/write", "http://localhost:8428/write", "http://[::1]:1/w"):
         sender = _Sender(make(tmp_path, local))
         assert not sender.gzip and "Content-Encoding" not in sender.headers
+
+
+def test_a_failure_after_confirmed_batches_keeps_their_cursor(
+    tmp_path: Path, target: tuple[ThreadingHTTPServer, type[_Target]]
+) -> None:
+    server, handler = target
+    handler.ok_first = 2
+    settings = make(tmp_path, f"http://127.0.0.1:{server.server_address[1]}/write", retries=0)
+    samples = polls(20)
+    fill(settings, samples)
+    with pytest.raises(PushError, match="cursor unchanged"):
+        push(settings, batch_bytes=1)  # one line per batch
+    state = push_status(settings)
+    assert state is not None and state.cursor_ms == samples[1].timestamp_ms
+    assert state.backlog == 18 and len(handler.accepted) == 2
+    handler.status = 204
+    push(settings, batch_bytes=1)
+    stamps = [int(line.rsplit(" ", 1)[1]) for line in handler.accepted]
+    assert stamps == [s.timestamp_ms // 1000 for s in samples]  # each once, in order
