@@ -197,11 +197,12 @@ def test_sigkill_at_random_instants_leaves_no_gap_and_no_duplicate(
         "LUXLOG_SENSORS_INCLUDE": ",".join(SENSORS),
         "LUXLOG_DEVICE": settings.device,
     }
-    # Tiny batches, so that each process is killed somewhere in the middle of its work:
-    # before, during or after a request, or while the cursor is written.
+    # One line per batch (~670 requests, each with its cursor update: seconds of work),
+    # so each process is killed somewhere in the middle of it: before, during or after a
+    # request, or while the cursor is written.
     script = (
         "import sys; from luxlog import config; from luxlog.push import push; "
-        "print('go', flush=True); push(config.load(), batch_bytes=1500)"
+        "print('go', flush=True); push(config.load(), batch_bytes=1)"
     )
     chance = random.Random(16)
     kills = 0
@@ -211,7 +212,7 @@ def test_sigkill_at_random_instants_leaves_no_gap_and_no_duplicate(
             [sys.executable, "-c", script], env=env, cwd=tmp_path, stdout=subprocess.PIPE
         )
         assert child.stdout is not None and child.stdout.readline() == b"go\n"
-        time.sleep(chance.uniform(0.0, 0.2))
+        time.sleep(chance.uniform(0.0, 0.3))
         child.send_signal(signal.SIGKILL)
         child.wait()
         child.stdout.close()
