@@ -549,15 +549,20 @@ def status(
 
     settings = _settings(ctx)
     report = build_report(settings, now_ms=time.time_ns() // 1_000_000)
+    data = report.to_json()
+    if settings.push_url and not check:
+        from luxlog.push import push_json
+
+        data["push"] = push_json(settings)
     if as_json:
-        typer.echo(render.to_json(report.to_json()))
+        typer.echo(render.to_json(data))
     elif check:
         for reason in report.reasons:
             typer.echo(f"unhealthy: {reason}")
         if report.healthy:
             typer.echo("healthy")
     else:
-        render.status(report.to_json(), timezone=settings.timezone)
+        render.status(data, timezone=settings.timezone)
     if check and not report.healthy:
         raise Unhealthy(f"{len(report.reasons)} health problem(s)")
 
@@ -669,6 +674,102 @@ def report(
     if result.failed:
         folder, reason = next(iter(result.failed.items()))
         raise StorageError(f"report not written to {folder}: {reason}")
+
+
+ExportFrom = Annotated[
+    datetime | None,
+    typer.Option("--from", formats=["%Y-%m-%d"], help="First day, local time (default: oldest)."),
+]
+ExportTo = Annotated[
+    datetime | None,
+    typer.Option("--to", formats=["%Y-%m-%d"], help="Last day, included (default: newest)."),
+]
+
+
+@app.command()
+@_run("export")
+def export(
+    ctx: typer.Context,
+    first: ExportFrom = None,
+    last: ExportTo = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="jsonl, csv or influx (line protocol).")
+    ] = "jsonl",
+    sensors: Annotated[
+        list[str] | None,
+        typer.Option("--sensors", help="Names or globs (repeatable); default sensors_include."),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="File to write (atomically), or - for stdout.")
+    ] = "-",
+    raw: Annotated[
+        bool, typer.Option("--raw", help="jsonl: also the raw integer vectors.")
+    ] = False,
+) -> None:
+    """Export cached samples as JSON Lines, CSV or InfluxDB line protocol (streamed).
+
+    Days are whole days in timezone. Formats: README, "Exports".
+    Example: luxlog export --from 2026-03-01 --to 2026-03-31 --format influx -o march.lp
+    """
+    from luxlog.export import ExportError, run_export
+
+    if fmt not in ("jsonl", "csv", "influx"):
+        raise typer.BadParameter("--format must be jsonl, csv or influx")
+    settings = _settings(ctx)
+    try:
+        run_export(
+            settings,
+            fmt,  # type: ignore[arg-type]
+            first=first.date() if first else None,
+            last=last.date() if last else None,
+            patterns=tuple(sensors or ()),
+            output=output,
+            raw=raw,
+        )
+    except ExportError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@app.command()
+@_run("push")
+def push(ctx: typer.Context) -> None:
+    """Send every sample newer than the last one pushed to push_url (InfluxDB/VictoriaMetrics).
+
+    Batches, retries within push_budget_sec; the cursor moves only after the target
+    confirmed a batch. Exit 8 when it failed (the next run catches up).
+    Example: LUXLOG_PUSH_URL=http://nas:8428/write luxlog push
+    """
+    from luxlog.push import push as push_samples
+
+    settings = _settings(ctx)
+    result = push_samples(settings)
+    (log.info if result.samples else log.debug)(
+        "pushed %d sample(s) in %d batch(es) to %s in %.1f s",
+        result.samples,
+        result.batches,
+        result.target,
+        result.seconds,
+    )
+
+
+@app.command()
+@_run("metrics")
+def metrics(
+    ctx: typer.Context,
+    textfile: Annotated[
+        Path, typer.Option("--textfile", help="node-exporter textfile folder (writes luxlog.prom).")
+    ],
+) -> None:
+    """Write latest values and luxlog's health as a Prometheus textfile (atomically).
+
+    Example: luxlog metrics --textfile /var/lib/node_exporter/textfile_collector
+    """
+    import time
+
+    from luxlog.metrics import write_textfile
+
+    settings = _settings(ctx)
+    write_textfile(settings, textfile, now_ms=time.time_ns() // 1_000_000)
 
 
 @app.command()

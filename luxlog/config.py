@@ -50,6 +50,7 @@ _MAX_DIGITS = 12  # no setting needs a bigger number; int() of thousands of digi
 # would overflow every date computed from it.
 MAX_RETENTION_DAYS = 36_500
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+SECRET_FIELDS = frozenset({"push_token"})  # shown as "(set, hidden)", never logged
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,12 @@ class Settings:
     # hash comes from `luxlog serve --hash-password` (luxlog.web.security).
     web_user: str = "luxlog"
     web_password_hash: str = ""
+    # Push to a time-series database (luxlog.push); empty push_url: no push job.
+    push_url: str = ""
+    push_token: str = field(default="", repr=False)  # a secret: never logged or shown
+    push_budget_sec: int = 240
+    device: str = ""  # the `device` tag/label; empty: the host setting
+    site: str = ""  # optional `site` tag/label
     # Where each value came from ("default", a file path, "LUXLOG_X", "--flag"), for
     # messages and `luxlog config`.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -105,7 +112,9 @@ class Settings:
             if item.name in ("sources", "config_file"):
                 continue
             value = getattr(self, item.name)
-            if item.name == "web_password_hash" and value:
+            if item.name in SECRET_FIELDS and value:
+                value = "(set, hidden)"
+            elif item.name == "web_password_hash" and value:
                 value = "(set)"  # not a secret, but nothing to show around either
             elif isinstance(value, Path):
                 value = str(value)
@@ -264,6 +273,41 @@ def _password_hash(value: Any) -> str:
     return text
 
 
+def _push_url(value: Any) -> str:
+    """The full write URL of the time-series database (push); empty turns push off."""
+    from urllib.parse import urlsplit
+
+    text = value.strip() if isinstance(value, str) else None
+    if text is None:
+        raise _Invalid("must be a URL such as http://nas:8428/write")
+    if not text:
+        return ""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise _Invalid("must be a URL such as http://nas:8428/write") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _Invalid("must be an http:// or https:// URL such as http://nas:8428/write")
+    return text
+
+
+def _token(value: Any) -> str:
+    if not isinstance(value, str) or any(ord(c) < 32 for c in value):
+        raise _Invalid("must be text on one line")
+    return value.strip()
+
+
+def _tag(value: Any) -> str:
+    """A tag value for line protocol and Prometheus labels: one printable line."""
+    text = str(value).strip() if isinstance(value, str | int) else None
+    if text is None or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise _Invalid("must be text on one line")
+    if text.endswith("\\"):
+        raise _Invalid("must not end in a backslash (line protocol cannot escape it)")
+    return text
+
+
 # name -> parser. Adding a setting = one entry here + one dataclass field.
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "host": _host,
@@ -291,6 +335,11 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "season_end_month": _int_in(1, 12),
     "web_user": _web_user,
     "web_password_hash": _password_hash,
+    "push_url": _push_url,
+    "push_token": _token,
+    "push_budget_sec": _int_in(1, 3600),
+    "device": _tag,
+    "site": _tag,
 }
 _PATH_FIELDS = {"data_dir", "cache_path", "spool_dir", "output_dirs"}
 
@@ -475,7 +524,8 @@ def load(
         try:
             parsed = _PARSERS[name](value)
         except _Invalid as exc:
-            problems.append(f"{name}: {exc} (got {_shown(value)} from {source})")
+            shown = "a hidden value" if name in SECRET_FIELDS else _shown(value)
+            problems.append(f"{name}: {exc} (got {shown} from {source})")
             continue
         if name in _PATH_FIELDS:
             anchor = base_dir if path is not None and source == str(path) else cwd

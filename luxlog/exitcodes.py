@@ -18,4 +18,5 @@ class ExitCode(IntEnum):
     BUSY = 5  # a lock was held past the time budget
     UNHEALTHY = 6  # `status --check` found a problem
     STORAGE = 7  # disk full, unwritable file, corrupt database
+    PUSH = 8  # `push`: the time-series database was unreachable or refused a batch
     INTERRUPTED = 130  # SIGINT/SIGTERM: the current sample was finished or abandoned whole

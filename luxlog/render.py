@@ -247,13 +247,29 @@ def status_sections(
     verdict_rows += [("reason", reason) for reason in data["reasons"]]
     if data["empty"]:
         verdict_rows.insert(0, ("note", "new installation: nothing polled or cached yet"))
-    return [
+    sections = [
         ("heat pump", heatpump_rows),
         ("spool", spool_rows),
         ("cache", cache_rows),
         ("roll-ups", rollup_rows),
         ("disks", disk_rows),
-        ("health", verdict_rows),
+    ]
+    if data.get("push"):
+        sections.append(("push", _push_rows(data["push"])))
+    return [*sections, ("health", verdict_rows)]
+
+
+def _push_rows(push: dict[str, Any]) -> list[tuple[str, str]]:
+    """`status` rows for pushing to a time-series database (only with push_url)."""
+    if "error" in push:
+        return [("target", push["target"]), ("state", f"unreadable: {push['error']}")]
+    error = push["last_error"]
+    return [
+        ("target", push["target"]),
+        ("pushed up to", push["cursor"] or "nothing yet"),
+        ("backlog", f"{push['backlog_samples']} sample(s)"),
+        ("last success", push["last_success"] or "never"),
+        ("last error", f"{error['at']}: {error['error']}" if error else "none"),
     ]
 
 

@@ -76,6 +76,7 @@ CRON_TZ = "UTC"
 FLUSH_EVERY_MIN = 5
 FLUSH_MINUTE = 1  # first minute of the hour with a flush: 1, 6, 11, ...
 ROLLUP_MINUTE = 3  # 2 minutes after each flush: 3, 8, 13, ...
+PUSH_MINUTE = 4  # with push_url: 3 minutes after each flush: 4, 9, 14, ...
 JOB_SECOND = 10  # the non-poll jobs start 10 s past the minute
 PRUNE_HOUR, PRUNE_MINUTE = 3, 17  # standard time of `timezone`
 # The day whose standard UTC offset of `timezone` places the prune job. Any fixed day
@@ -243,6 +244,17 @@ def jobs(settings: Settings, *, global_args: Sequence[str] = ()) -> list[Job]:
             options,
         )
     )
+    if settings.push_url:
+        result.append(
+            Job(
+                "push",
+                Timing((JOB_SECOND,), PUSH_MINUTE, FLUSH_EVERY_MIN),
+                ("push",),
+                "send new samples to the time-series database (push_url), "
+                f"{PUSH_MINUTE - FLUSH_MINUTE} minutes after each flush",
+                options,
+            )
+        )
     hour, minute = prune_time_utc(settings.timezone)
     result.append(
         Job(

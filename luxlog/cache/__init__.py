@@ -101,6 +101,22 @@ class CacheStats:
 
 
 @dataclass(frozen=True)
+class Frame:
+    """Samples of one host and vector shape, column-wise (see :meth:`Cache.frames`).
+
+    ``key`` holds every value of the first sample (calculations, then parameters);
+    ``changing`` maps the index of each value that changes among these samples to its
+    value per sample. Every other value is ``key``'s for all ``timestamps``.
+    """
+
+    host: str
+    n_calc: int
+    timestamps: list[int]
+    key: list[int]
+    changing: dict[int, list[int]]
+
+
+@dataclass(frozen=True)
 class _Chunk:
     """One ``chunks`` row without its value blob."""
 
@@ -742,6 +758,78 @@ class Cache:
             yield from hour
             index = end
 
+    def frames(self, start_ms: int, end_ms: int) -> Iterator[Frame]:
+        """Samples with ``start_ms <= timestamp_ms < end_ms`` as column-wise frames, in
+        time order, streamed like :meth:`query` (one hour in memory).
+
+        Exports format a value that does not change within a frame once; building a
+        tuple of ~1,300 values per sample would cost more than the export itself.
+        """
+        with self._guard():
+            chunks = self._chunks(start_ms, end_ms)
+        index = 0
+        while index < len(chunks):
+            end = index + 1
+            bucket = codec.bucket_of(chunks[index].first_ms)
+            while end < len(chunks) and codec.bucket_of(chunks[end].first_ms) == bucket:
+                end += 1
+            with self._guard():
+                if end - index == 1:
+                    frame = self._frame(chunks[index], start_ms, end_ms)
+                    frames = [] if frame is None else [frame]
+                else:
+                    # Two hosts or shapes in one hour (rare): one frame per sample.
+                    hour = [
+                        s
+                        for s in heapq.merge(
+                            *(self._decode(chunk) for chunk in chunks[index:end]),
+                            key=lambda sample: sample.timestamp_ms,
+                        )
+                        if start_ms <= s.timestamp_ms < end_ms
+                    ]
+                    frames = [
+                        Frame(
+                            s.host,
+                            len(s.calculations),
+                            [s.timestamp_ms],
+                            [*s.calculations, *s.parameters],
+                            {},
+                        )
+                        for s in hour
+                    ]
+            yield from frames
+            index = end
+
+    def _frame(self, chunk: _Chunk, start_ms: int, end_ms: int) -> Frame | None:
+        row = self._connection.execute(
+            "SELECT data FROM chunks WHERE id = ?", (chunk.id,)
+        ).fetchone()
+        if row is None:  # pruned by another process between our two reads
+            return None
+        if chunk.codec != codec.CODEC_VERSION:
+            raise codec.CodecError(f"chunk {chunk.id} uses unknown codec {chunk.codec}")
+        width = chunk.n_calc + chunk.n_param
+        reference = self._reference(chunk.ref_id)
+        if len(reference) != width:
+            raise codec.CodecError(f"chunk {chunk.id} and its reference differ in shape")
+        key, changing = codec.decode_frame(row[0], chunk.count, width, reference)
+        stamps = chunk.timestamps()
+        first = 0
+        while first < len(stamps) and stamps[first] < start_ms:
+            first += 1
+        last = len(stamps)
+        while last > first and stamps[last - 1] >= end_ms:
+            last -= 1
+        if first == last:
+            return None
+        if first or last < len(stamps):
+            # Cut to the window; the key frame becomes the first sample kept.
+            changing = {j: values[first:last] for j, values in changing.items()}
+            for j, values in changing.items():
+                key[j] = values[0]
+            stamps = stamps[first:last]
+        return Frame(self._host(chunk.host_id), chunk.n_calc, stamps, key, changing)
+
     def timestamps(self, start_ms: int, end_ms: int) -> list[int]:
         """Timestamps in ``[start_ms, end_ms)``, sorted; never reads the value blobs."""
         with self._guard():
@@ -790,6 +878,18 @@ class Cache:
                 "SELECT coalesce(max(n_calc), 0), coalesce(max(n_param), 0) FROM chunks"
             ).fetchone()
         return int(row[0]), int(row[1])
+
+    def shape(self, start_ms: int, end_ms: int) -> tuple[int, int]:
+        """Longest (calculations, parameters) vectors of chunks overlapping the window.
+
+        From the chunk index alone, so a stream's columns are known before it starts.
+        """
+        with self._guard():
+            chunks = self._chunks(start_ms, end_ms)
+        return (
+            max((c.n_calc for c in chunks), default=0),
+            max((c.n_param for c in chunks), default=0),
+        )
 
     def schema_version(self) -> int:
         """Highest migration applied to this file."""

@@ -142,10 +142,14 @@ def encode_values(rows: Sequence[Sequence[int]], reference: Sequence[int]) -> by
     return _pack(stream, "Q")
 
 
-def decode_values(
+def decode_frame(
     blob: bytes, n: int, m: int, reference: Sequence[int]
-) -> Iterator[tuple[int, ...]]:
-    """The ``n`` value vectors of a chunk, each a tuple of ``m`` ints, in time order."""
+) -> tuple[list[int], dict[int, list[int]]]:
+    """A chunk as columns: the key frame, and the ``n`` values of each column that changes.
+
+    Exports read this shape directly: a column that does not change within the chunk is
+    formatted once for all its samples instead of once per sample.
+    """
     stream = _unpack(blob, "Q")
     if len(stream) < 3 or stream[0] != n or stream[1] != m:
         raise CodecError(f"chunk blob does not hold {n} samples of {m} values")
@@ -162,14 +166,25 @@ def decode_values(
         for r, z in zip(reference, islice(stream, position, position + m), strict=True)
     ]
     position += m
-    # Constant columns are repeat() iterators, so zip(*columns) builds the rows in C.
-    columns: list[Iterable[int]] = [repeat(value, n) for value in key]
+    columns: dict[int, list[int]] = {}
     for j in changing:
         # A slice, not islice: islice walks the list from its start, which made a chunk
         # of wide vectors (10,000 changing values) quadratic - minutes for one hour.
         deltas = stream[position : position + n - 1]
         columns[j] = list(accumulate([(z >> 1) ^ -(z & 1) for z in deltas], initial=key[j]))
         position += n - 1
+    return key, columns
+
+
+def decode_values(
+    blob: bytes, n: int, m: int, reference: Sequence[int]
+) -> Iterator[tuple[int, ...]]:
+    """The ``n`` value vectors of a chunk, each a tuple of ``m`` ints, in time order."""
+    key, changing = decode_frame(blob, n, m, reference)
+    # Constant columns are repeat() iterators, so zip(*columns) builds the rows in C.
+    columns: list[Iterable[int]] = [repeat(value, n) for value in key]
+    for j, values in changing.items():
+        columns[j] = values
     if not columns:
         return iter([()] * n)
     return zip(*columns, strict=False)
