@@ -2,8 +2,9 @@
 
 The demo is run with "now", the poll step and the time zone pinned, so its CSV, month
 summary and day report are the same bytes on every machine; only the simulator's port
-(a free one) and the report's "written by luxlog VERSION on TIME" footer are masked. A change of these digests is a change of luxlog's output: make it
-on purpose, say so in the commit, and update them.
+(a free one) and the report's "written by luxlog VERSION on TIME" footer are masked. A
+change of these digests is a change of luxlog's output: make it on purpose, say so in
+the commit, and update them.
 """
 
 from __future__ import annotations
