@@ -142,6 +142,21 @@ def encode_values(rows: Sequence[Sequence[int]], reference: Sequence[int]) -> by
     return _pack(stream, "Q")
 
 
+def _value_stream(blob: bytes, n: int, m: int) -> tuple[array[int], int]:
+    """The zig-zag stream of a value blob and its count of changing columns, checked.
+
+    zlib's checksum covers every byte; the header and the length must agree with the
+    chunk's row (``n`` samples of ``m`` values), or the blob is not what the row says.
+    """
+    stream = _unpack(blob, "Q")
+    if len(stream) < 3 or stream[0] != n or stream[1] != m:
+        raise CodecError(f"chunk blob does not hold {n} samples of {m} values")
+    k = stream[2]
+    if len(stream) != 3 + k + m + k * (n - 1):
+        raise CodecError("chunk blob has the wrong length for its header")
+    return stream, k
+
+
 def decode_frame(
     blob: bytes, n: int, m: int, reference: Sequence[int]
 ) -> tuple[list[int], dict[int, list[int]]]:
@@ -150,11 +165,8 @@ def decode_frame(
     Exports read this shape directly: a column that does not change within the chunk is
     formatted once for all its samples instead of once per sample.
     """
-    stream = _unpack(blob, "Q")
-    if len(stream) < 3 or stream[0] != n or stream[1] != m:
-        raise CodecError(f"chunk blob does not hold {n} samples of {m} values")
-    k = stream[2]
-    if len(reference) != m or len(stream) != 3 + k + m + k * (n - 1):
+    stream, k = _value_stream(blob, n, m)
+    if len(reference) != m:
         raise CodecError("chunk blob has the wrong length for its header")
     position = 3
     changing = list(accumulate(islice(stream, position, position + k)))
@@ -199,11 +211,8 @@ def decode_columns(
     decompressed whole (C work), but only the wanted columns are zig-zag decoded and
     accumulated, which is where the time of a full decode goes.
     """
-    stream = _unpack(blob, "Q")
-    if len(stream) < 3 or stream[0] != n or stream[1] != m:
-        raise CodecError(f"chunk blob does not hold {n} samples of {m} values")
-    k = stream[2]
-    if len(reference) != m or len(stream) != 3 + k + m + k * (n - 1):
+    stream, k = _value_stream(blob, n, m)
+    if len(reference) != m:
         raise CodecError("chunk blob has the wrong length for its header")
     rank = {j: r for r, j in enumerate(accumulate(islice(stream, 3, 3 + k)))}
     key_at = 3 + k
@@ -231,12 +240,7 @@ def check_values(blob: bytes, n: int, m: int) -> None:
     building the ``n * m`` Python ints: verifying a year of chunks this way takes about
     a second instead of the half minute a full decode costs.
     """
-    stream = _unpack(blob, "Q")
-    if len(stream) < 3 or stream[0] != n or stream[1] != m:
-        raise CodecError(f"chunk blob does not hold {n} samples of {m} values")
-    k = stream[2]
-    if len(stream) != 3 + k + m + k * (n - 1):
-        raise CodecError("chunk blob has the wrong length for its header")
+    _value_stream(blob, n, m)
 
 
 def differing(vector: Sequence[int], reference: Sequence[int]) -> int:
