@@ -133,3 +133,18 @@ def test_prove_skips_with_the_reason_and_exit_0_without_its_tools(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("prove: SKIPPED: "), result.stdout
     assert "podman" in result.stdout or "root" in result.stdout
+
+
+def test_prove_fetches_every_lock_the_dockerfile_installs():
+    # The build has no network but prove's local index: a lock the Dockerfile installs and
+    # prove does not download fails the build (it did, once the web extra got its lock).
+    installed = set(
+        re.findall(r"-r /tmp/(requirements[-\w]*\.lock)", (ROOT / "Dockerfile").read_text())
+    )
+    installed |= set(
+        re.findall(r"-r (requirements[-\w]*\.lock)", (ROOT / "Dockerfile").read_text())
+    )
+    fetched = set(
+        re.findall(r"-r (requirements[-\w]*\.lock)", (ROOT / "docker" / "prove").read_text())
+    )
+    assert installed and installed <= fetched, sorted(installed - fetched)
