@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from luxlog.clock import now_ms as now_ms_clock
 from luxlog.config import Settings
 from luxlog.disk import watch
 from luxlog.errors import Busy, HeatPumpError, LuxlogError, StorageError
@@ -47,7 +48,7 @@ def poll(
     settings: Settings,
     *,
     started: float | None = None,
-    clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    clock_ms: Callable[[], int] = now_ms_clock,
 ) -> Sample:
     """Read the heat pump once and spool the sample, all within ``interval_sec``.
 

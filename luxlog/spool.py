@@ -43,13 +43,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from luxlog.clock import now_ms as now_ms_clock
 from luxlog.errors import StorageError
 from luxlog.heatpump.protocol import MAX_VALUES, MIN_CALCULATIONS, MIN_PARAMETERS
 from luxlog.sample import Sample
@@ -333,7 +333,7 @@ class Spool:
         written under a name flushes ignore, fsynced, then renamed into a segment name,
         so a flush sees it whole or not at all. Returns the segment's path.
         """
-        stamp = time.time_ns() // 1_000_000
+        stamp = now_ms_clock()
         name = f"{SEGMENT_PREFIX}{stamp:015d}-p{os.getpid()}"
         temp = self.directory / f".{name}.tmp"
         target = self.directory / f"{name}.jsonl"
@@ -365,7 +365,7 @@ class Spool:
         """
         current = self.current
         if current.exists() and current.stat().st_size > 0:
-            stamp = time.time_ns() // 1_000_000
+            stamp = now_ms_clock()
             target = self.directory / f"{SEGMENT_PREFIX}{stamp:015d}.jsonl"
             while target.exists():  # two flushes in the same millisecond
                 stamp += 1
@@ -389,7 +389,7 @@ class Spool:
         whole, so reading the same segment twice (after a crash) does not duplicate it.
         """
         report = report if report is not None else SegmentRead(segment)
-        now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+        now_ms = now_ms_clock() if now_ms is None else now_ms
         quarantine = _QuarantineFile(self.quarantine_dir / segment.name)
         try:
             with segment.open("rb") as handle, quarantine:

@@ -13,11 +13,11 @@ import selectors
 import socket
 import struct
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from types import TracebackType
 
+from luxlog.clock import now_ms as now_ms_clock
 from luxlog.heatpump.protocol import (
     CMD_CALCULATIONS,
     CMD_PARAMETERS,
@@ -50,10 +50,6 @@ def _recv_exact(conn: socket.socket, size: int) -> bytes | None:
     return data
 
 
-def _wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class Simulator:
     """A loopback Luxtronik 2 controller: one thread per connection, many requests each.
 
@@ -79,7 +75,7 @@ class Simulator:
         seed: int = 0,
         dynamic: bool = True,
         slow_delay: float = 0.5,
-        clock_ms: Callable[[], int] = _wall_clock_ms,
+        clock_ms: Callable[[], int] = now_ms_clock,
     ) -> None:
         if fault is not None and fault not in FAULT_MODES:
             raise ValueError(f"unknown fault {fault!r}: choose one of {', '.join(FAULT_MODES)}")

@@ -26,6 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from luxlog import __version__, stats
+from luxlog.clock import now_ms as now_ms_clock
 from luxlog.errors import LuxlogError, StorageError
 from luxlog.web import data
 from luxlog.web.files import download_path, list_files
@@ -46,10 +47,6 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("curve", "/curve", "Heating curve"),
     ("files", "/files", "Files"),
 )
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class _Views:
@@ -207,7 +204,7 @@ def create_app(
     settings: Settings,
     *,
     credentials: Credentials | None = None,
-    clock_ms: Callable[[], int] = _now_ms,
+    clock_ms: Callable[[], int] = now_ms_clock,
 ) -> Any:
     """The whole ASGI app, security middleware outermost (so it covers everything)."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
