@@ -43,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -100,6 +101,25 @@ def parse_timestamp(text: str) -> int:
     if not _FIRST_MS <= result <= _LAST_MS:
         raise ValueError(f"timestamp outside the years 1..9999 in UTC: {text!r}")
     return result
+
+
+# encode_line writes "v" then "t" first, so a line's time is in its first 80 bytes.
+_LINE_TIME = re.compile(rb'\{"v":%d,"t":"([^"]{10,40})"' % FORMAT_VERSION)
+
+
+def peek_time(data: bytes, start: int = 0) -> int | None:
+    """The ``t`` of the spool line starting at ``data[start]``, from its first bytes only.
+
+    For readers that count and date lines without decoding samples (``status`` scans
+    megabytes of spool every few seconds); None for a torn or foreign line.
+    """
+    match = _LINE_TIME.match(data, start, start + 80)
+    if match is None:
+        return None
+    try:
+        return parse_timestamp(match[1].decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def encode_line(sample: Sample) -> bytes:
@@ -254,6 +274,15 @@ class SegmentRead:
     # so a segment of millions of junk lines costs no memory (the quarantine has them).
     bad_lines: list[tuple[int, str]] = field(default_factory=list)
     bad_count: int = 0
+
+
+def quarantine_reason(record: bytes) -> str | None:
+    """The reason of one quarantine record (a line of a quarantine file); None if none."""
+    try:
+        found = json.loads(record).get("reason")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return found if isinstance(found, str) else None
 
 
 class _QuarantineFile:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from luxlog.spool import (
     Spool,
-    parse_timestamp,
+    peek_time,
+    quarantine_reason,
 )
 
 if TYPE_CHECKING:
@@ -24,9 +24,6 @@ if TYPE_CHECKING:
 
 _TAIL_BLOCK = 64 * 1024
 _QUARANTINE_TAIL_BYTES = 4 * 1024 * 1024
-
-# Spool lines start like this (encode_line writes "v" then "t"): enough for a timestamp.
-_LINE_TIME = re.compile(rb'\{"v":1,"t":"([^"]{10,40})"')
 
 
 # -- the spool -------------------------------------------------------------------------
@@ -48,21 +45,6 @@ class _SpoolScan:
     stamps: list[int] = field(default_factory=list)
 
 
-def _time_in(match: re.Match[bytes] | None) -> int | None:
-    """The epoch ms of a matched ``"t":"..."`` value; None for torn or foreign text."""
-    if match is None:
-        return None
-    try:
-        return parse_timestamp(match[1].decode("ascii"))
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def _stamp(data: bytes, start: int = 0) -> int | None:
-    """The ``t`` of a spool line starting at ``start``; None for torn or foreign lines."""
-    return _time_in(_LINE_TIME.match(data, start, start + 80))
-
-
 def _read_tail(path: Path, size: int, limit: int) -> tuple[bytes, bool]:
     """The last ``limit`` bytes of ``path`` from a line start, and whether that is all."""
     with path.open("rb") as handle:
@@ -79,7 +61,7 @@ def _first_stamp(path: Path) -> int | None:
         head = handle.read(_TAIL_BLOCK)
     start = 0
     while (end := head.find(b"\n", start)) >= 0:
-        found = _stamp(head, start)
+        found = peek_time(head, start)
         if found is not None:
             return found
         start = end + 1
@@ -95,7 +77,7 @@ def _scan_file(scan: _SpoolScan, data: bytes, since_ms: int) -> int:
     count = 0
     start = 0
     while (end := data.find(b"\n", start)) >= 0:  # no newline after: torn, not counted
-        stamp = _stamp(data, start)
+        stamp = peek_time(data, start)
         if stamp is not None:
             count += 1
             if stamp >= since_ms:
@@ -163,8 +145,6 @@ def _count_lines(path: str) -> int:
 def _quarantined_lines(spool: Spool) -> tuple[int, str | None]:
     """Lines set aside by flushes (one quarantine file per spool segment), and the reason
     of the newest: the last line of the most recently written file."""
-    import json
-
     total = 0
     newest: tuple[float, str] | None = None
     try:
@@ -184,6 +164,5 @@ def _quarantined_lines(spool: Spool) -> tuple[int, str | None]:
             path = Path(newest[1])
             data = _read_tail(path, path.stat().st_size, _QUARANTINE_TAIL_BYTES)[0]
             last = data.rstrip(b"\n").rsplit(b"\n", 1)[-1]
-            found = json.loads(last).get("reason")
-            reason = found if isinstance(found, str) else None
+            reason = quarantine_reason(last)
     return total, reason
