@@ -138,10 +138,10 @@ def schedule_command(
     """
     import os
 
-    from luxlog import hostschedule
+    from luxlog import schedule
 
-    if fmt not in hostschedule.FORMATS:
-        raise typer.BadParameter(f"--format must be one of {', '.join(hostschedule.FORMATS)}")
+    if fmt not in schedule.FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(schedule.FORMATS)}")
     if output is not None and fmt != "systemd":
         raise typer.BadParameter("--output is for --format systemd (cron prints to stdout)")
     if system and fmt != "systemd":
@@ -154,26 +154,26 @@ def schedule_command(
         return
     _check_or_remind(settings, check)
     if fmt == "cron":
-        block = hostschedule.render_cron(settings)
+        block = schedule.render_cron(settings)
         if install:
-            hostschedule.install_cron(block)
+            schedule.install_cron(block)
             typer.echo("installed into your crontab (see it with: crontab -l)", err=True)
         else:
             typer.echo(block, nl=False)
         return
-    user = (os.environ.get("SUDO_USER") or hostschedule.current_user()) if system else None
-    units = hostschedule.render_systemd(settings, user=user)
+    user = (os.environ.get("SUDO_USER") or schedule.current_user()) if system else None
+    units = schedule.render_systemd(settings, user=user)
     if install:
-        written = hostschedule.install_systemd(units, system=system, environ=os.environ)
+        written = schedule.install_systemd(units, system=system, environ=os.environ)
         typer.echo(f"installed and started the timers in {written[0].parent}", err=True)
         if not system:
             typer.echo(
                 "so that they run while you are logged out: sudo loginctl enable-linger "
-                + hostschedule.current_user(),
+                + schedule.current_user(),
                 err=True,
             )
     elif output is not None:
-        for path in hostschedule.write_units(units, output):
+        for path in schedule.write_units(units, output):
             typer.echo(str(path))
     else:
         for unit in units:
