@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 from urllib.parse import quote
 
-from luxlog.cache import codec
+import luxlog.cache.codec as codec
 from luxlog.cache.schema import (
     LATEST_VERSION,
     SchemaError,
@@ -26,10 +26,7 @@ from luxlog.errors import StorageError
 if TYPE_CHECKING:
     import sqlite3
 
-from luxlog.cache.records import (
-    DEFAULT_BUSY_TIMEOUT_SEC,
-    _translate,
-)
+from luxlog.cache.records import DEFAULT_BUSY_TIMEOUT_SEC, _translate
 
 
 class CacheConnection:

@@ -11,10 +11,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
-from luxlog.cache import codec
-from luxlog.cache.schema import (
-    current_version,
-)
+import luxlog.cache.codec as codec
+from luxlog.cache.schema import current_version
 from luxlog.errors import StorageError
 from luxlog.sample import Sample
 

@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from luxlog.cache import codec
-from luxlog.cache.schema import (
-    SchemaError,
-)
+import luxlog.cache.codec as codec
+from luxlog.cache.schema import SchemaError
 from luxlog.errors import Busy, CacheDamaged, LuxlogError, StorageError
 
 if TYPE_CHECKING:

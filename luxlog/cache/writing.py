@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from luxlog.cache import codec
+import luxlog.cache.codec as codec
 from luxlog.errors import StorageError
 from luxlog.sample import Sample
 
@@ -18,12 +18,7 @@ if TYPE_CHECKING:
     pass
 
 from luxlog.cache.reading import CacheReader
-from luxlog.cache.records import (
-    _CHUNK_COLUMNS,
-    _PENDING_LIMIT,
-    _STALE_REFERENCE_FRACTION,
-    _Chunk,
-)
+from luxlog.cache.records import _CHUNK_COLUMNS, _PENDING_LIMIT, _STALE_REFERENCE_FRACTION, _Chunk
 from luxlog.clock import now_ms
 
 

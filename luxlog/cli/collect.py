@@ -11,16 +11,7 @@ if TYPE_CHECKING:
     pass
 
 
-from luxlog.cli.common import (
-    HostOption,
-    PortOption,
-    _options,
-    _progress,
-    _run,
-    _settings,
-    app,
-    log,
-)
+from luxlog.cli.common import HostOption, PortOption, _options, _progress, _run, _settings, app, log
 
 
 @app.command()

@@ -13,13 +13,7 @@ if TYPE_CHECKING:
     from luxlog.config import Settings
 
 
-from luxlog.cli.common import (
-    _progress,
-    _run,
-    _settings,
-    app,
-    log,
-)
+from luxlog.cli.common import _progress, _run, _settings, app, log
 
 StatsFrom = Annotated[
     datetime | None,

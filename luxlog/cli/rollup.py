@@ -12,16 +12,7 @@ if TYPE_CHECKING:
     from luxlog.config import Settings
 
 
-from luxlog.cli.common import (
-    DateOption,
-    FromOption,
-    ToOption,
-    _progress,
-    _run,
-    _settings,
-    app,
-    log,
-)
+from luxlog.cli.common import DateOption, FromOption, ToOption, _progress, _run, _settings, app, log
 
 rollup_app = typer.Typer(
     help="Write the CSV roll-ups (daily, weekly) to every output folder.\n\n"

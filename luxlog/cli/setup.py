@@ -17,12 +17,7 @@ if TYPE_CHECKING:
     from luxlog.config import Settings
 
 
-from luxlog.cli.common import (
-    _run,
-    _settings,
-    app,
-    log,
-)
+from luxlog.cli.common import _run, _settings, app, log
 
 
 @app.command()

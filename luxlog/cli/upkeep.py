@@ -10,11 +10,7 @@ if TYPE_CHECKING:
     pass
 
 
-from luxlog.cli.common import (
-    _run,
-    _settings,
-    app,
-)
+from luxlog.cli.common import _run, _settings, app
 
 
 @app.command()

@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING
 
 from luxlog.config import Settings
 from luxlog.errors import LuxlogError
-from luxlog.spool import (
-    FUTURE_TOLERANCE_MS,
-)
+from luxlog.spool import FUTURE_TOLERANCE_MS
 
 if TYPE_CHECKING:
     from luxlog.cache import Cache

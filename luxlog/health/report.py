@@ -12,9 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from luxlog.disk import Volume
-from luxlog.spool import (
-    format_timestamp,
-)
+from luxlog.spool import format_timestamp
 
 if TYPE_CHECKING:
     pass

@@ -12,11 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from luxlog.spool import (
-    Spool,
-    peek_time,
-    quarantine_reason,
-)
+from luxlog.spool import Spool, peek_time, quarantine_reason
 
 if TYPE_CHECKING:
     pass

@@ -44,12 +44,8 @@ from luxlog.schedule.jobs import (
     poll_timings,
     prune_time_utc,
 )
-from luxlog.schedule.preflight import (
-    preflight,
-)
-from luxlog.schedule.supercronic import (
-    render,
-)
+from luxlog.schedule.preflight import preflight
+from luxlog.schedule.supercronic import render
 from luxlog.schedule.systemd import (
     SYSTEM_UNIT_DIR,
     UNIT_PREFIX,

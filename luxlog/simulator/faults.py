@@ -12,11 +12,7 @@ import struct
 import threading
 import time
 
-from luxlog.heatpump.protocol import (
-    CMD_VISIBILITIES,
-    READ_COMMANDS,
-    header_size,
-)
+from luxlog.heatpump.protocol import CMD_VISIBILITIES, READ_COMMANDS, header_size
 
 #: What a client observes in each fault mode (read requests only; see Simulator):
 #:
