@@ -70,19 +70,9 @@ def sensors(
     Example: luxlog sensors --json
     """
     from luxlog import render
-    from luxlog.heatpump import catalogue
-    from luxlog.inventory import latest_sample
+    from luxlog.inventory import sensor_values
 
-    settings = _settings(ctx)
-    latest = latest_sample(settings)
-    calcs = latest.calculations if latest else ()
-    params = latest.parameters if latest else ()
-    n_calc, n_param = (len(calcs), len(params)) if latest else catalogue.known_lengths()
-    entries = []
-    for item in catalogue.sensors(n_calc, n_param):
-        raw_vector = calcs if item.kind == "calc" else params
-        value = item.convert(raw_vector[item.index]) if latest and item.numeric else None
-        entries.append((item, value))
+    latest, entries = sensor_values(_settings(ctx))
     if as_json:
         typer.echo(
             render.to_json(
