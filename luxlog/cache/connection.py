@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Self
 from urllib.parse import quote
 
 import luxlog.cache.codec as codec
+from luxlog.cache.records import DEFAULT_BUSY_TIMEOUT_SEC, _translate
 from luxlog.cache.schema import (
     LATEST_VERSION,
     SchemaError,
@@ -25,8 +26,6 @@ from luxlog.errors import StorageError
 
 if TYPE_CHECKING:
     import sqlite3
-
-from luxlog.cache.records import DEFAULT_BUSY_TIMEOUT_SEC, _translate
 
 
 class CacheConnection:

@@ -9,16 +9,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
-from typing import TYPE_CHECKING
 
 import luxlog.cache.codec as codec
-from luxlog.cache.schema import current_version
-from luxlog.errors import StorageError
-from luxlog.sample import Sample
-
-if TYPE_CHECKING:
-    pass
-
 from luxlog.cache.connection import CacheConnection
 from luxlog.cache.records import (
     _CHUNK_COLUMNS,
@@ -31,6 +23,9 @@ from luxlog.cache.records import (
     _Chunk,
     sqlite_problems,
 )
+from luxlog.cache.schema import current_version
+from luxlog.errors import StorageError
+from luxlog.sample import Sample
 
 
 class CacheReader(CacheConnection):

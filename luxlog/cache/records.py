@@ -9,14 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import luxlog.cache.codec as codec
 from luxlog.cache.schema import SchemaError
 from luxlog.errors import Busy, CacheDamaged, LuxlogError, StorageError
-
-if TYPE_CHECKING:
-    pass
 
 DEFAULT_BUSY_TIMEOUT_SEC = 30.0
 

@@ -8,18 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import luxlog.cache.codec as codec
-from luxlog.errors import StorageError
-from luxlog.sample import Sample
-
-if TYPE_CHECKING:
-    pass
-
 from luxlog.cache.reading import CacheReader
 from luxlog.cache.records import _CHUNK_COLUMNS, _PENDING_LIMIT, _STALE_REFERENCE_FRACTION, _Chunk
 from luxlog.clock import now_ms
+from luxlog.errors import StorageError
+from luxlog.sample import Sample
 
 
 class CacheWriter(CacheReader):

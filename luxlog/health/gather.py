@@ -14,12 +14,6 @@ from typing import TYPE_CHECKING
 
 from luxlog.config import Settings
 from luxlog.errors import LuxlogError
-from luxlog.spool import FUTURE_TOLERANCE_MS
-
-if TYPE_CHECKING:
-    from luxlog.cache import Cache
-    from luxlog.rollups import Record
-
 from luxlog.health.report import (
     COVERAGE_DAYS,
     DAY_MS,
@@ -30,6 +24,11 @@ from luxlog.health.report import (
     RollupHealth,
     RollupKindHealth,
 )
+from luxlog.spool import FUTURE_TOLERANCE_MS
+
+if TYPE_CHECKING:
+    from luxlog.cache import Cache
+    from luxlog.rollups import Record
 
 _CACHE_TIMEOUT_SEC = 2.0  # readers never wait for WAL writers; this is for a checkpoint
 

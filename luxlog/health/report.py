@@ -9,14 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from luxlog.disk import Volume
 from luxlog.spool import format_timestamp
-
-if TYPE_CHECKING:
-    pass
-
 
 JSON_VERSION = 1
 DAY_MS = 86_400_000

@@ -10,13 +10,8 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from luxlog.spool import Spool, peek_time, quarantine_reason
-
-if TYPE_CHECKING:
-    pass
-
 
 _TAIL_BLOCK = 64 * 1024
 _QUARANTINE_TAIL_BYTES = 4 * 1024 * 1024

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from luxlog.health.report import FLUSH_OVERDUE_MS, STALE_POLLS, HealthReport
 from luxlog.render import format_duration
 from luxlog.spool import format_timestamp
-
-if TYPE_CHECKING:
-    pass
-
-from luxlog.health.report import FLUSH_OVERDUE_MS, STALE_POLLS, HealthReport
 
 # -- verdict and report ----------------------------------------------------------------
 
