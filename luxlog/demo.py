@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import shlex
 import sys
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from luxlog import config
+from luxlog.clock import now_ms as now_ms_clock
 from luxlog.errors import StorageError
 
 DEMO_STEP_SEC = 300
@@ -68,7 +68,7 @@ def run_demo(
 
     folder = _fresh_directory(directory)
     if now_ms is None:
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = now_ms_clock()
     step_ms = step_sec * 1000
     clock = _FakeClock((now_ms - hours * 3_600_000) // step_ms * step_ms)
     lines = [f"luxlog demo in {folder}"]

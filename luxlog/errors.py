@@ -1,4 +1,4 @@
-"""Domain exceptions. Deep code raises these; only ``cli.py`` turns them into exit codes.
+"""Domain exceptions. Deep code raises them; only ``process.exit_code_for`` maps them to exits.
 
 Each carries a message that is shown to the user as one line, so it must say what failed,
 where, and ideally what to do.

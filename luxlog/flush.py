@@ -28,7 +28,6 @@ it wrote.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from pathlib import Path
 from luxlog.backup import retain_segment
 from luxlog.cache import RESTORE_HINT, Cache
 from luxlog.cache.codec import bucket_of
+from luxlog.clock import now_ms as now_ms_clock
 from luxlog.config import Settings
 from luxlog.disk import watch
 from luxlog.errors import CacheDamaged, StorageError
@@ -134,7 +134,7 @@ def flush(
     """
     watch(settings, "flush")  # disk full: StorageError before any lock, rename or write
     spool = Spool(settings.spool_dir)
-    now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    now_ms = now_ms_clock() if now_ms is None else now_ms
     result = FlushResult()
     with hold(cache_lock_path(settings.data_dir), timeout=settings.timeout_sec, what="the cache"):
         with hold(

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from luxlog.config import Settings
 from luxlog.sample import Sample
 from luxlog.spool import BadLine, Spool, decode_line
+
+if TYPE_CHECKING:
+    from luxlog.heatpump.catalogue import Sensor, Value
 
 _TAIL_BYTES = 256 * 1024  # a sample line is ~10 KB; newer firmware up to ~15 KB
 
@@ -50,3 +54,23 @@ def latest_sample(settings: Settings) -> Sample | None:
         if span is None:
             return None
         return next(iter(cache.query(span[1], span[1] + 1)), None)
+
+
+def sensor_values(settings: Settings) -> tuple[bool, list[tuple[Sensor, Value]]]:
+    """Every sensor luxlog logs with its latest value, and whether a sample was found.
+
+    Without a sample the lists are luxtronik's known tables and every value is None, so
+    ``sensors`` shows what will be logged before the first poll.
+    """
+    from luxlog.heatpump import catalogue
+
+    latest = latest_sample(settings)
+    calcs = latest.calculations if latest else ()
+    params = latest.parameters if latest else ()
+    n_calc, n_param = (len(calcs), len(params)) if latest else catalogue.known_lengths()
+    entries: list[tuple[Sensor, Value]] = []
+    for item in catalogue.sensors(n_calc, n_param):
+        raw_vector = calcs if item.kind == "calc" else params
+        value = item.convert(raw_vector[item.index]) if latest and item.numeric else None
+        entries.append((item, value))
+    return latest is not None, entries

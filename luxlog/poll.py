@@ -6,14 +6,14 @@ imports nothing heavy: no Rich, no SQLite, no YAML, not even luxtronik.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 
+from luxlog.clock import now_ms as now_ms_clock
 from luxlog.config import Settings
 from luxlog.disk import watch
 from luxlog.errors import Busy, HeatPumpError, LuxlogError, StorageError
+from luxlog.failures import encode_note, failures_path
 from luxlog.heatpump.client import MIN_ATTEMPT_SEC, read_with_retries
 from luxlog.locks import heatpump_lock_path, spool_lock_path
 from luxlog.locks import hold_fast as hold  # flock without importing filelock
@@ -26,12 +26,6 @@ log = get_logger("luxlog.poll")  # imports logging only to emit (poll path)
 # Kept free at the end of the interval for writing the spool line and exiting, so the
 # next scheduled poll never finds this one still running.
 SAFETY_MARGIN_SEC = 0.5
-FAILURES_NAME = "poll-failures.jsonl"
-
-
-def failures_path(settings: Settings) -> Path:
-    """Where failed polls are recorded (read by ``status`` to show gaps)."""
-    return settings.spool_dir / FAILURES_NAME
 
 
 def record_failure(
@@ -42,13 +36,10 @@ def record_failure(
     ``timeout`` bounds the wait for the spool lock, so that noting a failure never makes
     the poll outlive its interval.
     """
-    line = json.dumps(
-        {"t": format_timestamp(when_ms), "host": settings.address, "error": str(error)},
-        separators=(",", ":"),
-    )
+    line = encode_note(when_ms=when_ms, host=settings.address, error=str(error))
     try:
         with hold(spool_lock_path(settings.data_dir), timeout=timeout, what="the spool"):
-            append_line(failures_path(settings), line.encode("utf-8") + b"\n")
+            append_line(failures_path(settings), line)
     except LuxlogError as exc:
         log.warning("could not record the failed poll: %s", exc)
 
@@ -57,7 +48,7 @@ def poll(
     settings: Settings,
     *,
     started: float | None = None,
-    clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    clock_ms: Callable[[], int] = now_ms_clock,
 ) -> Sample:
     """Read the heat pump once and spool the sample, all within ``interval_sec``.
 

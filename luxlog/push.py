@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from luxlog.clock import now_ms as now_ms_clock
 from luxlog.errors import ConfigError, LuxlogError
 from luxlog.exitcodes import ExitCode
 
@@ -236,7 +237,7 @@ def push(
     batch_bytes: int = BATCH_BYTES,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-    now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    now_ms: Callable[[], int] = now_ms_clock,
 ) -> PushResult:
     """Send every cached sample after the cursor; raise ``PushError`` when a batch
     cannot be delivered within the budget (earlier batches stay confirmed)."""

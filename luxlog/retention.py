@@ -29,7 +29,6 @@ both, for the command line.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -42,9 +41,9 @@ from zoneinfo import ZoneInfo
 from luxlog.config import Settings
 from luxlog.disk import format_bytes
 from luxlog.errors import LuxlogError, StorageError
+from luxlog.failures import failures_path, note_kept
 from luxlog.locks import cache_lock_path, hold, spool_lock_path
-from luxlog.poll import failures_path
-from luxlog.spool import format_timestamp, parse_timestamp
+from luxlog.spool import format_timestamp
 
 log = logging.getLogger("luxlog.prune")
 
@@ -261,18 +260,6 @@ def _split_lines(data: bytes) -> tuple[list[bytes], bytes]:
     return data[:end].splitlines(keepends=True), data[end:]
 
 
-def _keep_line(line: bytes, before_ms: int) -> bool:
-    """A failure note is kept when it is dated at or after ``before_ms``.
-
-    Unparseable lines are dropped: nothing can tell their age and ``status`` skips them.
-    """
-    try:
-        record = json.loads(line)
-        return parse_timestamp(str(record["t"])) >= before_ms
-    except (ValueError, KeyError, TypeError, RecursionError):  # junk, even deeply nested
-        return False
-
-
 def _trim_failures(settings: Settings, before_ms: int, *, dry_run: bool) -> tuple[int, int]:
     """Drop failure notes older than ``before_ms``; return (dropped, kept)."""
     path = failures_path(settings)
@@ -285,7 +272,7 @@ def _trim_failures(settings: Settings, before_ms: int, *, dry_run: bool) -> tupl
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
     lines, _ = _split_lines(data)
-    kept = [line for line in lines if _keep_line(line, before_ms)]
+    kept = [line for line in lines if note_kept(line, before_ms)]
     dropped = len(lines) - len(kept)
     if dry_run or dropped == 0:
         return dropped, len(kept)
@@ -302,7 +289,7 @@ def _trim_failures(settings: Settings, before_ms: int, *, dry_run: bool) -> tupl
                 # Replaced or truncated meanwhile (another prune): start from what is there.
                 data = path.read_bytes()
                 lines, tail = _split_lines(data)
-                kept = [line for line in lines if _keep_line(line, before_ms)]
+                kept = [line for line in lines if note_kept(line, before_ms)]
                 dropped = len(lines) - len(kept)
             else:
                 with path.open("rb") as handle:

@@ -43,13 +43,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from luxlog.clock import now_ms as now_ms_clock
 from luxlog.errors import StorageError
 from luxlog.heatpump.protocol import MAX_VALUES, MIN_CALCULATIONS, MIN_PARAMETERS
 from luxlog.sample import Sample
@@ -100,6 +101,25 @@ def parse_timestamp(text: str) -> int:
     if not _FIRST_MS <= result <= _LAST_MS:
         raise ValueError(f"timestamp outside the years 1..9999 in UTC: {text!r}")
     return result
+
+
+# encode_line writes "v" then "t" first, so a line's time is in its first 80 bytes.
+_LINE_TIME = re.compile(rb'\{"v":%d,"t":"([^"]{10,40})"' % FORMAT_VERSION)
+
+
+def peek_time(data: bytes, start: int = 0) -> int | None:
+    """The ``t`` of the spool line starting at ``data[start]``, from its first bytes only.
+
+    For readers that count and date lines without decoding samples (``status`` scans
+    megabytes of spool every few seconds); None for a torn or foreign line.
+    """
+    match = _LINE_TIME.match(data, start, start + 80)
+    if match is None:
+        return None
+    try:
+        return parse_timestamp(match[1].decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def encode_line(sample: Sample) -> bytes:
@@ -256,6 +276,15 @@ class SegmentRead:
     bad_count: int = 0
 
 
+def quarantine_reason(record: bytes) -> str | None:
+    """The reason of one quarantine record (a line of a quarantine file); None if none."""
+    try:
+        found = json.loads(record).get("reason")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return found if isinstance(found, str) else None
+
+
 class _QuarantineFile:
     """The quarantine file of one segment, written as bad lines come (bounded memory).
 
@@ -333,7 +362,7 @@ class Spool:
         written under a name flushes ignore, fsynced, then renamed into a segment name,
         so a flush sees it whole or not at all. Returns the segment's path.
         """
-        stamp = time.time_ns() // 1_000_000
+        stamp = now_ms_clock()
         name = f"{SEGMENT_PREFIX}{stamp:015d}-p{os.getpid()}"
         temp = self.directory / f".{name}.tmp"
         target = self.directory / f"{name}.jsonl"
@@ -365,7 +394,7 @@ class Spool:
         """
         current = self.current
         if current.exists() and current.stat().st_size > 0:
-            stamp = time.time_ns() // 1_000_000
+            stamp = now_ms_clock()
             target = self.directory / f"{SEGMENT_PREFIX}{stamp:015d}.jsonl"
             while target.exists():  # two flushes in the same millisecond
                 stamp += 1
@@ -389,7 +418,7 @@ class Spool:
         whole, so reading the same segment twice (after a crash) does not duplicate it.
         """
         report = report if report is not None else SegmentRead(segment)
-        now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+        now_ms = now_ms_clock() if now_ms is None else now_ms
         quarantine = _QuarantineFile(self.quarantine_dir / segment.name)
         try:
             with segment.open("rb") as handle, quarantine:

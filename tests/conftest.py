@@ -24,9 +24,6 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     # Without a config file the data goes to the per-user data folder: keep it in here.
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    # main() records when "the command" began; in one test process that would leak
-    # from a test that ran main() into later in-process polls and eat their budget.
-    monkeypatch.setattr("luxlog.launcher._started", None)
 
 
 @pytest.fixture

@@ -112,3 +112,20 @@ def test_other_commands_go_through_typer(tmp_path, monkeypatch, capsys):
         main(["config", "--json"])
     assert caught.value.code == 0
     assert json.loads(capsys.readouterr().out)["data_dir"] == str(tmp_path)
+
+
+@pytest.mark.parametrize("argv", [["poll", "--host", "h"], ["poll", "--print", "--host", "h"]])
+def test_the_start_instant_reaches_the_poll_on_both_paths(argv, monkeypatch):
+    """The poll budget counts start-up: main's instant is passed along, not kept globally."""
+    import luxlog.poll
+
+    seen: list[float | None] = []
+
+    def record(settings, *, started=None, **_):
+        seen.append(started)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(luxlog.poll, "poll", record)
+    with pytest.raises(SystemExit):
+        main(argv, started=123.5)
+    assert seen == [123.5]

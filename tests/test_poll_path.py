@@ -172,7 +172,7 @@ def test_the_entry_point_handles_signals_before_importing_anything_of_luxlog(
         if signum == signal.SIGTERM:
             raise Stop
 
-    monkeypatch.delitem(sys.modules, "luxlog.launcher")
+    monkeypatch.delitem(sys.modules, "luxlog.launcher", raising=False)
     monkeypatch.setattr(signal, "signal", record)
     with pytest.raises(Stop):
         luxlog.start.main()

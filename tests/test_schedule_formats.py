@@ -20,7 +20,7 @@ import pytest
 from croniter import croniter
 from typer.testing import CliRunner
 
-from luxlog import config, hostschedule, schedule
+from luxlog import config, schedule
 from luxlog.cli import app
 from luxlog.launcher import main
 
@@ -67,7 +67,7 @@ def fire_times(text: str, command: str, hours: int = 3) -> list[datetime]:
 
 @pytest.mark.parametrize("interval", [5, 30, 45, 60, 90, 300, 3600])
 def test_crontab_lines_are_five_fields_and_keep_the_poll_grid_exact(tmp_path, interval):
-    text = hostschedule.render_cron(
+    text = schedule.render_cron(
         settings(tmp_path, f"host: h\ninterval_sec: {interval}\n"), executable=["/x/luxlog"]
     )
     polls = fire_times(text, "poll")
@@ -77,7 +77,7 @@ def test_crontab_lines_are_five_fields_and_keep_the_poll_grid_exact(tmp_path, in
 
 
 def test_thirty_second_polls_fire_at_00_and_30(tmp_path):
-    text = hostschedule.render_cron(settings(tmp_path), executable=["/x/luxlog"])
+    text = schedule.render_cron(settings(tmp_path), executable=["/x/luxlog"])
     polls = fire_times(text, "poll", hours=1)
     assert len(polls) == 120 and {t.second for t in polls} == {0, 30}
     assert [line for line in text.splitlines() if line.endswith(" poll")] == [
@@ -93,10 +93,10 @@ def test_thirty_second_polls_fire_at_00_and_30(tmp_path):
 def test_every_format_has_the_same_jobs(tmp_path):
     values = settings(tmp_path, "host: h\ninterval_sec: 45\n")
     table = schedule.jobs(values)
-    cron = cron_lines(hostschedule.render_cron(values, executable=["/x/luxlog"]))
+    cron = cron_lines(schedule.render_cron(values, executable=["/x/luxlog"]))
     commands = {tuple(argv[argv.index("/x/luxlog") + 3 :]) for _, _, argv in cron}
     assert commands == {job.args for job in table}
-    units = hostschedule.render_systemd(values, executable=["/x/luxlog"])
+    units = schedule.render_systemd(values, executable=["/x/luxlog"])
     timers = [unit.name for unit in units if unit.name.endswith(".timer")]
     assert timers == [f"luxlog-{name}.timer" for name in dict.fromkeys(j.name for j in table)]
     poll_timer = next(unit.text for unit in units if unit.name == "luxlog-poll.timer")
@@ -116,12 +116,12 @@ def test_settings_from_the_environment_and_flags_travel_with_the_jobs(tmp_path):
         environ={"LUXLOG_HOST": "192.0.2.9", "LUXLOG_SENSORS_INCLUDE": "a*, b"},
         overrides={"data_dir": Path("rel")},
     )
-    options, environ = hostschedule.host_arguments(values)
+    options, environ = schedule.host_arguments(values)
     assert options == ("--data-dir", str(tmp_path / "rel"))
     assert environ == {"LUXLOG_HOST": "192.0.2.9", "LUXLOG_SENSORS_INCLUDE": "a*,b"}
-    text = hostschedule.render_cron(values, executable=["/x/luxlog"])
+    text = schedule.render_cron(values, executable=["/x/luxlog"])
     assert "LUXLOG_HOST=192.0.2.9 LUXLOG_SENSORS_INCLUDE='a*,b' /x/luxlog --data-dir" in text
-    service = hostschedule.render_systemd(values, executable=["/x/100%/luxlog"])[0].text
+    service = schedule.render_systemd(values, executable=["/x/100%/luxlog"])[0].text
     assert 'Environment="LUXLOG_HOST=192.0.2.9"' not in service  # quoted only when needed
     assert "Environment=LUXLOG_HOST=192.0.2.9" in service
     assert "ExecStart=/x/100%%/luxlog --data-dir" in service  # % is a systemd specifier
@@ -197,7 +197,7 @@ def test_cron_jobs_find_one_data_folder_from_root_and_from_home(tmp_path, monkey
 
 
 def test_one_cron_line_runs_under_a_real_shell_from_root(tmp_path, pump):
-    text = hostschedule.render_cron(settings(tmp_path, f"host: 127.0.0.1\nport: {pump.port}\n"))
+    text = schedule.render_cron(settings(tmp_path, f"host: 127.0.0.1\nport: {pump.port}\n"))
     poll = next(line for line in text.splitlines() if line.endswith(" poll"))
     command = poll.split(None, 5)[5]
     assert not command.startswith("sleep")
@@ -240,19 +240,19 @@ def test_install_cron_replaces_its_block_and_keeps_other_lines(tmp_path, monkeyp
         assert result.exit_code == 0, result.output
     text = store.read_text()
     assert text.startswith("MAILTO=me\n0 1 * * * backup\n\n# >>> luxlog")
-    assert text.count(hostschedule.BEGIN_MARK) == 1 and text.endswith(hostschedule.END_MARK + "\n")
-    block = text[text.index(hostschedule.BEGIN_MARK) :]
+    assert text.count(schedule.BEGIN_MARK) == 1 and text.endswith(schedule.END_MARK + "\n")
+    block = text[text.index(schedule.BEGIN_MARK) :]
     assert len(fire_times(block, "poll", hours=1)) == 120
 
 
 def test_install_cron_without_cron_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(hostschedule.InstallError, match="apt-get install cron"):
-        hostschedule.install_cron("x\n")
+    with pytest.raises(schedule.InstallError, match="apt-get install cron"):
+        schedule.install_cron("x\n")
     bin_dir = fake_tool(tmp_path, "crontab", "exit 1\n")
     monkeypatch.setenv("PATH", str(bin_dir))
-    with pytest.raises(hostschedule.InstallError, match="crontab - failed"):
-        hostschedule.install_cron("x\n")
+    with pytest.raises(schedule.InstallError, match="crontab - failed"):
+        schedule.install_cron("x\n")
 
 
 def test_install_systemd_user_units_and_start_the_timers(tmp_path, monkeypatch):
@@ -284,7 +284,7 @@ def test_install_systemd_user_units_and_start_the_timers(tmp_path, monkeypatch):
 
 
 def test_system_units_run_as_the_user_who_renders_them(tmp_path):
-    units = hostschedule.render_systemd(settings(tmp_path), executable=["/x"], user="pi")
+    units = schedule.render_systemd(settings(tmp_path), executable=["/x"], user="pi")
     assert "User=pi" in units[0].text
 
 

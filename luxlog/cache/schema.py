@@ -9,10 +9,11 @@ a migration, once released, is never edited.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from luxlog.clock import now_ms as now_ms_clock
 
 if TYPE_CHECKING:
     import sqlite3
@@ -176,7 +177,7 @@ def migrate(connection: sqlite3.Connection, *, target: int = LATEST_VERSION) -> 
             migration.apply(connection)
             connection.execute(
                 "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, ?)",
-                (migration.version, migration.name, time.time_ns() // 1_000_000),
+                (migration.version, migration.name, now_ms_clock()),
             )
             connection.execute("COMMIT")
         except BaseException:

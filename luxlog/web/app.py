@@ -26,8 +26,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from luxlog import __version__, stats
+from luxlog.clock import now_ms as now_ms_clock
 from luxlog.errors import LuxlogError, StorageError
 from luxlog.web import data
+from luxlog.web.files import download_path, list_files
 from luxlog.web.security import Credentials, SecurityMiddleware
 
 if TYPE_CHECKING:
@@ -45,10 +47,6 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("curve", "/curve", "Heating curve"),
     ("files", "/files", "Files"),
 )
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class _Views:
@@ -99,12 +97,12 @@ class _Views:
         return self.page("curve", last=self.today().isoformat())
 
     def files_page(self, request: Request) -> Response:
-        files = data.list_files(self.settings)
+        files = list_files(self.settings)
         folders = [str(folder) for folder in self.settings.output_dirs]
         return self.page("files", files=files, folders=folders, when=_when)
 
     def download(self, request: Request) -> Response:
-        path = data.download_path(
+        path = download_path(
             self.settings, int(request.path_params["folder"]), request.path_params["name"]
         )
         media = "text/csv; charset=utf-8" if path.suffix == ".csv" else None
@@ -140,7 +138,7 @@ class _Views:
         return JSONResponse(view)
 
     def api_files(self, request: Request) -> Response:
-        files = [asdict(f) for f in data.list_files(self.settings)]
+        files = [asdict(f) for f in list_files(self.settings)]
         for item in files:
             item["url"] = f"/files/{item['folder']}/{item['name']}"
         return JSONResponse({"api": data.API_VERSION, "files": files})
@@ -206,7 +204,7 @@ def create_app(
     settings: Settings,
     *,
     credentials: Credentials | None = None,
-    clock_ms: Callable[[], int] = _now_ms,
+    clock_ms: Callable[[], int] = now_ms_clock,
 ) -> Any:
     """The whole ASGI app, security middleware outermost (so it covers everything)."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape

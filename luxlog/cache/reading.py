@@ -1,0 +1,338 @@
+"""Reading the cache: samples, projected columns, frames, counts and checks.
+
+A projected query decodes only the registers asked for (:class:`Registers`); the rest
+read as :data:`UNREAD`, absurd on purpose.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Sequence
+from contextlib import suppress
+
+import luxlog.cache.codec as codec
+from luxlog.cache.connection import CacheConnection
+from luxlog.cache.records import (
+    _CHUNK_COLUMNS,
+    _NO_END,
+    _NO_START,
+    UNREAD,
+    CacheStats,
+    Frame,
+    Registers,
+    _Chunk,
+    sqlite_problems,
+)
+from luxlog.cache.schema import current_version
+from luxlog.errors import StorageError
+from luxlog.sample import Sample
+
+
+class CacheReader(CacheConnection):
+    """The reading half of :class:`~luxlog.cache.Cache`; changes nothing in the file."""
+
+    def get_state(self, key: str) -> str | None:
+        """The value stored under ``key``, or None."""
+        with self._guard():
+            row = self._connection.execute(
+                "SELECT value FROM state WHERE key = ?", (key,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def _decode(self, chunk: _Chunk, registers: Registers | None = None) -> list[Sample]:
+        """Every sample of ``chunk`` (reads its value blob)."""
+        return list(self._samples(chunk, _NO_START, _NO_END, registers))
+
+    def _samples(
+        self, chunk: _Chunk, start_ms: int, end_ms: int, registers: Registers | None = None
+    ) -> Iterator[Sample]:
+        row = self._connection.execute(
+            "SELECT data FROM chunks WHERE id = ?", (chunk.id,)
+        ).fetchone()
+        if row is None:  # pruned by another process between our two reads
+            return
+        if chunk.codec != codec.CODEC_VERSION:
+            raise codec.CodecError(f"chunk {chunk.id} uses unknown codec {chunk.codec}")
+        n_calc = chunk.n_calc
+        width = n_calc + chunk.n_param
+        host = self._host(chunk.host_id)
+        reference = self._reference(chunk.ref_id)
+        if len(reference) != width:
+            raise codec.CodecError(f"chunk {chunk.id} and its reference differ in shape")
+        if registers is not None:
+            yield from self._projected(row[0], chunk, reference, registers, start_ms, end_ms)
+            return
+        values = codec.decode_values(row[0], chunk.count, width, reference)
+        for timestamp_ms, vector in zip(chunk.timestamps(), values, strict=True):
+            if start_ms <= timestamp_ms < end_ms:
+                yield Sample(timestamp_ms, host, vector[:n_calc], vector[n_calc:])
+
+    def _projected(
+        self,
+        blob: bytes,
+        chunk: _Chunk,
+        reference: Sequence[int],
+        registers: Registers,
+        start_ms: int,
+        end_ms: int,
+    ) -> Iterator[Sample]:
+        """The chunk's samples with only ``registers`` decoded (see :class:`Registers`)."""
+        n_calc, n_param = chunk.n_calc, chunk.n_param
+        calc_at = sorted(i for i in registers.calculations if 0 <= i < n_calc)
+        param_at = sorted(i for i in registers.parameters if 0 <= i < n_param)
+        columns = codec.decode_columns(
+            blob,
+            chunk.count,
+            n_calc + n_param,
+            reference,
+            [*calc_at, *(n_calc + i for i in param_at)],
+        )
+        calc_columns = list(zip(calc_at, columns[: len(calc_at)], strict=True))
+        param_columns = list(zip(param_at, columns[len(calc_at) :], strict=True))
+        blank_calc, blank_param = [UNREAD] * n_calc, [UNREAD] * n_param
+        host = self._host(chunk.host_id)
+        for position, timestamp_ms in enumerate(chunk.timestamps()):
+            if not start_ms <= timestamp_ms < end_ms:
+                continue
+            calculations, parameters = blank_calc.copy(), blank_param.copy()
+            for index, column in calc_columns:
+                calculations[index] = column[position]
+            for index, column in param_columns:
+                parameters[index] = column[position]
+            yield Sample(timestamp_ms, host, tuple(calculations), tuple(parameters))
+
+    def _chunks(self, start_ms: int, end_ms: int) -> list[_Chunk]:
+        """Chunks that may hold samples in ``[start_ms, end_ms)``, in time order."""
+        return [
+            _Chunk.from_row(row)
+            for row in self._connection.execute(
+                f"""SELECT {_CHUNK_COLUMNS} FROM chunks
+                    WHERE bucket_ms >= ? AND bucket_ms < ? AND last_ms >= ? AND first_ms < ?
+                    ORDER BY bucket_ms, first_ms""",
+                (codec.bucket_of(start_ms), end_ms, start_ms, end_ms),
+            ).fetchall()
+        ]
+
+    def query(
+        self, start_ms: int, end_ms: int, *, registers: Registers | None = None
+    ) -> Iterator[Sample]:
+        """Samples with ``start_ms <= timestamp_ms < end_ms``, in time order, streamed.
+
+        Memory stays at one hour of samples whatever the window. The chunk list is
+        read up front and each hour fetched on demand, so no statement stays open
+        between two samples and the caller may write (``set_state``) while iterating.
+        With ``registers``, only those are decoded (several times faster for a few).
+        """
+        with self._guard():
+            chunks = self._chunks(start_ms, end_ms)
+        return self._stream(chunks, start_ms, end_ms, registers)
+
+    def _stream(
+        self,
+        chunks: list[_Chunk],
+        start_ms: int,
+        end_ms: int,
+        registers: Registers | None = None,
+    ) -> Iterator[Sample]:
+        index = 0
+        while index < len(chunks):
+            # Chunks of one hour (rarely more than one: a host or firmware change) are
+            # merged by timestamp; different hours never overlap.
+            end = index + 1
+            bucket = codec.bucket_of(chunks[index].first_ms)
+            while end < len(chunks) and codec.bucket_of(chunks[end].first_ms) == bucket:
+                end += 1
+            with self._guard():
+                if end - index == 1:
+                    hour = list(self._samples(chunks[index], start_ms, end_ms, registers))
+                else:
+                    hour = list(
+                        heapq.merge(
+                            *(self._decode(chunk, registers) for chunk in chunks[index:end]),
+                            key=lambda sample: sample.timestamp_ms,
+                        )
+                    )
+                    hour = [s for s in hour if start_ms <= s.timestamp_ms < end_ms]
+            yield from hour
+            index = end
+
+    def frames(self, start_ms: int, end_ms: int) -> Iterator[Frame]:
+        """Samples with ``start_ms <= timestamp_ms < end_ms`` as column-wise frames, in
+        time order, streamed like :meth:`query` (one hour in memory).
+
+        Exports format a value that does not change within a frame once; building a
+        tuple of ~1,300 values per sample would cost more than the export itself.
+        """
+        with self._guard():
+            chunks = self._chunks(start_ms, end_ms)
+        index = 0
+        while index < len(chunks):
+            end = index + 1
+            bucket = codec.bucket_of(chunks[index].first_ms)
+            while end < len(chunks) and codec.bucket_of(chunks[end].first_ms) == bucket:
+                end += 1
+            with self._guard():
+                if end - index == 1:
+                    frame = self._frame(chunks[index], start_ms, end_ms)
+                    frames = [] if frame is None else [frame]
+                else:
+                    # Two hosts or shapes in one hour (rare): one frame per sample.
+                    hour = [
+                        s
+                        for s in heapq.merge(
+                            *(self._decode(chunk) for chunk in chunks[index:end]),
+                            key=lambda sample: sample.timestamp_ms,
+                        )
+                        if start_ms <= s.timestamp_ms < end_ms
+                    ]
+                    frames = [
+                        Frame(
+                            s.host,
+                            len(s.calculations),
+                            [s.timestamp_ms],
+                            [*s.calculations, *s.parameters],
+                            {},
+                        )
+                        for s in hour
+                    ]
+            yield from frames
+            index = end
+
+    def _frame(self, chunk: _Chunk, start_ms: int, end_ms: int) -> Frame | None:
+        row = self._connection.execute(
+            "SELECT data FROM chunks WHERE id = ?", (chunk.id,)
+        ).fetchone()
+        if row is None:  # pruned by another process between our two reads
+            return None
+        if chunk.codec != codec.CODEC_VERSION:
+            raise codec.CodecError(f"chunk {chunk.id} uses unknown codec {chunk.codec}")
+        width = chunk.n_calc + chunk.n_param
+        reference = self._reference(chunk.ref_id)
+        if len(reference) != width:
+            raise codec.CodecError(f"chunk {chunk.id} and its reference differ in shape")
+        key, changing = codec.decode_frame(row[0], chunk.count, width, reference)
+        stamps = chunk.timestamps()
+        first = 0
+        while first < len(stamps) and stamps[first] < start_ms:
+            first += 1
+        last = len(stamps)
+        while last > first and stamps[last - 1] >= end_ms:
+            last -= 1
+        if first == last:
+            return None
+        if first or last < len(stamps):
+            # Cut to the window; the key frame becomes the first sample kept.
+            changing = {j: values[first:last] for j, values in changing.items()}
+            for j, values in changing.items():
+                key[j] = values[0]
+            stamps = stamps[first:last]
+        return Frame(self._host(chunk.host_id), chunk.n_calc, stamps, key, changing)
+
+    def timestamps(self, start_ms: int, end_ms: int) -> list[int]:
+        """Timestamps in ``[start_ms, end_ms)``, sorted; never reads the value blobs."""
+        with self._guard():
+            stamps: list[int] = []
+            for chunk in self._chunks(start_ms, end_ms):
+                stamps.extend(t for t in chunk.timestamps() if start_ms <= t < end_ms)
+        stamps.sort()  # chunks of one hour from different hosts interleave
+        return stamps
+
+    def count(self, start_ms: int | None = None, end_ms: int | None = None) -> int:
+        """Number of samples, in ``[start_ms, end_ms)`` when given."""
+        start = _NO_START if start_ms is None else start_ms
+        end = _NO_END if end_ms is None else end_ms
+        with self._guard():
+            # Chunks wholly inside the window count from the index alone.
+            row = self._connection.execute(
+                """SELECT coalesce(sum(count), 0) FROM chunks
+                   WHERE bucket_ms >= ? AND bucket_ms < ? AND first_ms >= ? AND last_ms < ?""",
+                (codec.bucket_of(start), end, start, end),
+            ).fetchone()
+            total = int(row[0])
+            if start_ms is None and end_ms is None:
+                return total
+            for chunk in self._chunks(start, end):
+                if chunk.first_ms < start or chunk.last_ms >= end:
+                    total += sum(1 for t in chunk.timestamps() if start <= t < end)
+        return total
+
+    def time_range(self) -> tuple[int, int] | None:
+        """(first, last) timestamp held, or None when the cache is empty."""
+        with self._guard():
+            first = self._connection.execute(
+                """SELECT min(first_ms) FROM chunks
+                   WHERE bucket_ms = (SELECT min(bucket_ms) FROM chunks)"""
+            ).fetchone()[0]
+            last = self._connection.execute(
+                """SELECT max(last_ms) FROM chunks
+                   WHERE bucket_ms = (SELECT max(bucket_ms) FROM chunks)"""
+            ).fetchone()[0]
+        return None if first is None else (int(first), int(last))
+
+    def sensors_present(self) -> tuple[int, int]:
+        """Longest calculations and parameters vectors stored: (0, 0) when empty."""
+        with self._guard():
+            row = self._connection.execute(
+                "SELECT coalesce(max(n_calc), 0), coalesce(max(n_param), 0) FROM chunks"
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def shape(self, start_ms: int, end_ms: int) -> tuple[int, int]:
+        """Longest (calculations, parameters) vectors of chunks overlapping the window.
+
+        From the chunk index alone, so a stream's columns are known before it starts.
+        """
+        with self._guard():
+            chunks = self._chunks(start_ms, end_ms)
+        return (
+            max((c.n_calc for c in chunks), default=0),
+            max((c.n_param for c in chunks), default=0),
+        )
+
+    def schema_version(self) -> int:
+        """Highest migration applied to this file."""
+        with self._guard():
+            return current_version(self._connection)
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes on disk: the database file plus its write-ahead log."""
+        total = 0
+        for suffix in ("", "-wal"):
+            with suppress(FileNotFoundError):
+                total += self.path.with_name(self.path.name + suffix).stat().st_size
+        return total
+
+    def stats(self) -> CacheStats:
+        """Samples, chunks and references held, and the size on disk."""
+        with self._guard():
+            samples, chunks = self._connection.execute(
+                "SELECT coalesce(sum(count), 0), count(*) FROM chunks"
+            ).fetchone()
+            references = self._connection.execute("SELECT count(*) FROM refs").fetchone()[0]
+        return CacheStats(int(samples), int(chunks), int(references), self.size_bytes)
+
+    def integrity_check(self, quick: bool = True) -> list[str]:
+        """Problems found (empty list: healthy).
+
+        ``quick`` runs SQLite's ``quick_check`` (seconds even for a year). Without it,
+        the full ``integrity_check`` runs and every chunk is decoded and compared with
+        its row, which finds corruption that SQLite's page checks cannot see.
+        """
+        pragma = "quick_check" if quick else "integrity_check"
+        with self._guard():
+            problems = sqlite_problems(self._connection.execute(f"PRAGMA {pragma}").fetchall())
+        if quick or problems:
+            return problems
+        with self._guard():
+            chunks = self._chunks(_NO_START, _NO_END)
+        for chunk in chunks:
+            try:
+                with self._guard():
+                    stamps = chunk.timestamps()
+                    decoded = sum(1 for _ in self._samples(chunk, _NO_START, _NO_END))
+                if decoded != chunk.count or stamps[0] != chunk.first_ms:
+                    problems.append(f"chunk {chunk.id}: row and blobs disagree")
+            except StorageError as exc:
+                problems.append(f"chunk {chunk.id}: {exc}")
+        return problems
