@@ -22,7 +22,7 @@ from luxlog.errors import Interrupted, NoData
 from luxlog.launcher import GlobalOptions, broken_pipe, exit_code_for, prepare, started
 
 if TYPE_CHECKING:
-    from luxlog import rollups
+    from luxlog import products as rollups
     from luxlog.config import Settings
 
 log = logging.getLogger("luxlog")
@@ -269,7 +269,7 @@ def _rollup_dates(
     last: datetime | None,
 ) -> None:
     """Shared body of ``rollup daily`` and ``rollup weekly``."""
-    from luxlog import rollups
+    from luxlog import products as rollups
 
     if day is not None and (first is not None or last is not None):
         raise typer.BadParameter("give either --date or --from/--to, not both")
@@ -346,7 +346,7 @@ def rollup_due(ctx: typer.Context) -> None:
     Catches up after downtime, retries failed ones, records empty windows.
     Example: luxlog rollup due
     """
-    from luxlog import rollups
+    from luxlog import products as rollups
 
     settings = _settings(ctx)
     with _progress("writing roll-ups") as progress:

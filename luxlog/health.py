@@ -55,7 +55,7 @@ from luxlog.spool import (
 
 if TYPE_CHECKING:
     from luxlog.cache import Cache
-    from luxlog.rollups import Record
+    from luxlog.products import Record
 
 JSON_VERSION = 1
 DAY_MS = 86_400_000
@@ -602,8 +602,8 @@ def rollup_health(
     write count (after the first cached sample, within its catch-up period), so an
     installation without data or an old failure nobody retries never counts.
     """
-    from luxlog import rollups
-    from luxlog.rollup import KINDS
+    from luxlog import products as rollups
+    from luxlog.windows import KINDS
 
     schedule = rollups.schedule_for(settings)
     lookback = rollups.lookback_days(settings)
@@ -695,7 +695,7 @@ def _read_cache(
     path = settings.cache_path
     if not path.is_file():
         return _CacheRead(CacheHealth(path, exists=False))
-    from luxlog import rollups
+    from luxlog import products as rollups
     from luxlog.cache import Cache
 
     try:

@@ -79,8 +79,8 @@ from luxlog.registers import (  # the shared register table
     P_ENERGY_HOT_WATER,
     P_SMARTGRID,
 )
-from luxlog.rollup import Schedule
 from luxlog.sample import Sample
+from luxlog.windows import Schedule
 
 if TYPE_CHECKING:
     from luxlog.cache import Cache, Registers
@@ -169,7 +169,7 @@ def _next_month(day: date) -> date:
 class Calendar:
     """Local days, ISO weeks, months and heating seasons in one time zone.
 
-    Midnight comes from the roll-up's :class:`~luxlog.rollup.Schedule` with a boundary
+    Midnight comes from the roll-up's :class:`~luxlog.windows.Schedule` with a boundary
     of 00:00, so statistics and roll-ups share one definition of a local day's instant
     (DST included). A heating season runs from the first of ``season_start_month`` to
     the end of ``season_end_month`` (default September to May, "2025/26"); days outside

@@ -697,7 +697,7 @@ def test_settings_for_seasons(tmp_path):
 
 
 def test_rollup_due_updates_the_month_summary_once_per_day(tmp_path, monkeypatch):
-    from luxlog import rollups
+    from luxlog import products
 
     settings = settings_for(tmp_path, interval_sec=900, timeout_sec=5)  # few samples, same logic
     calls: list[date] = []
@@ -721,7 +721,7 @@ def test_rollup_due_updates_the_month_summary_once_per_day(tmp_path, monkeypatch
 
     fill(start, BERLIN.midnight_ms(date(2026, 3, 30)) + 6 * HOUR)
     now = BERLIN.midnight_ms(date(2026, 3, 30)) + 8 * HOUR
-    rollups.due(settings, now_ms=now, sleep=no_sleep)
+    products.due(settings, now_ms=now, sleep=no_sleep)
     # Daily roll-ups ending 27..30 March at 07:00; each completes the calendar day before.
     assert calls == [date(2026, 3, 26), date(2026, 3, 27), date(2026, 3, 28), date(2026, 3, 29)]
     summary = tmp_path / "data" / "csv" / "2026-03_summary.csv"
@@ -736,11 +736,11 @@ def test_rollup_due_updates_the_month_summary_once_per_day(tmp_path, monkeypatch
     reports = sorted(p.name for p in (tmp_path / "data" / "csv").glob("*_report.html"))
     assert reports == [f"2026-03-{d}_report.html" for d in (27, 28, 29)]
 
-    rollups.due(settings, now_ms=now + HOUR, sleep=no_sleep)  # nothing due: no rewrite
+    products.due(settings, now_ms=now + HOUR, sleep=no_sleep)  # nothing due: no rewrite
     assert len(calls) == 4 and summary.read_bytes() == first_version
 
     fill(BERLIN.midnight_ms(date(2026, 3, 30)) + 6 * HOUR, now + 23 * HOUR)
-    rollups.due(settings, now_ms=now + 24 * HOUR, sleep=no_sleep)
+    products.due(settings, now_ms=now + 24 * HOUR, sleep=no_sleep)
     assert calls[4:] == [date(2026, 3, 30)]
     rows = list(csv.DictReader(io.StringIO(summary.read_text())))
     assert [r["date"] for r in rows][-1] == "2026-03-30" and len(rows) == 4

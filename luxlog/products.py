@@ -49,8 +49,8 @@ from luxlog.config import Settings
 from luxlog.csvout import PROFILES, Columns, RenderStats, SensorFilter, ShapeGrew, render, write_all
 from luxlog.errors import StorageError
 from luxlog.locks import cache_lock_path, hold, rollup_lock_path
-from luxlog.rollup import KINDS, Kind, Schedule, Window
 from luxlog.sample import Sample
+from luxlog.windows import KINDS, Kind, Schedule, Window
 
 if TYPE_CHECKING:
     from luxlog.cache import Cache
