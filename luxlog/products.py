@@ -49,6 +49,7 @@ from luxlog.config import Settings
 from luxlog.csvout import PROFILES, Columns, RenderStats, SensorFilter, ShapeGrew, render, write_all
 from luxlog.errors import StorageError
 from luxlog.locks import cache_lock_path, hold, rollup_lock_path
+from luxlog.outputs import WriteResult
 from luxlog.sample import Sample
 from luxlog.windows import KINDS, Kind, Schedule, Window
 
@@ -454,6 +455,52 @@ def _local(at_ms: int, writer: _Writer) -> str:
     return datetime.fromtimestamp(at_ms / 1000, tz=writer.zone).isoformat(timespec="minutes")
 
 
+# -- the month summary and the day report ----------------------------------------------
+
+
+def after_daily_rollup(settings: Settings, cache: Cache, rollup_day: date) -> WriteResult:
+    """``rollup due``'s hook: refresh the month summary once the daily roll-up of
+    ``rollup_day`` is done.
+
+    That roll-up ends at ``csv_time`` on ``rollup_day``, so the calendar day before it
+    is over and gets its row. Held under the roll-up lock (two runs must not write the
+    same temp file), and never fatal: a summary that cannot be written is logged and the
+    next day's run writes the month again.
+    """
+    from luxlog.errors import LuxlogError
+    from luxlog.summary import summary_file_name, update_month_summary
+
+    day = rollup_day - timedelta(days=1)
+    try:
+        with hold(
+            rollup_lock_path(settings.data_dir), timeout=settings.timeout_sec, what="the roll-ups"
+        ):
+            result = update_month_summary(settings, cache, day)
+            _write_day_report(settings, cache, day)
+            return result
+    except LuxlogError as exc:
+        log.warning("%s not updated: %s", summary_file_name(day), exc)
+        return WriteResult()
+
+
+def _write_day_report(settings: Settings, cache: Cache, day: date) -> None:
+    """The day's HTML report next to its CSVs, when the day has samples; never fatal."""
+    from luxlog.errors import LuxlogError
+    from luxlog.periods import Calendar
+    from luxlog.report import write_report
+
+    calendar = Calendar.from_settings(settings)
+    if not cache.count(calendar.midnight_ms(day), calendar.midnight_ms(day + timedelta(days=1))):
+        return
+    try:
+        result = write_report(settings, day)
+    except LuxlogError as exc:
+        log.warning("report of %s not written: %s", day, exc)
+        return
+    for folder, reason in result.failed.items():
+        log.warning("report of %s not written to %s: %s", day, folder, reason)
+
+
 # -- runs ------------------------------------------------------------------------------
 
 
@@ -508,8 +555,6 @@ def _run(
             if scheduled and window.kind == "daily" and outcome.record.done and not outcome.skipped:
                 # The calendar day before this boundary is over: its row in the month
                 # summary (luxlog.stats), once per daily roll-up; never fails the run.
-                from luxlog.stats import after_daily_rollup
-
                 after_daily_rollup(settings, cache, window.day)
             if progress is not None:
                 progress(number + 1, len(todo))

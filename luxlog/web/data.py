@@ -33,8 +33,8 @@ from luxlog.heatpump import catalogue
 
 if TYPE_CHECKING:
     from luxlog.cache import Cache
+    from luxlog.charts import Series
     from luxlog.config import Settings
-    from luxlog.report import Series
     from luxlog.sample import Sample
 
 API_VERSION = 1
