@@ -25,15 +25,13 @@ Bookkeeping (state table of the cache, JSON values, readable by ``status`` throu
 * ``rollup.last_due``: ``{"at_ms", "written", "empty", "failed", "flushed"}`` of the last
   ``rollup due`` run.
 
-Output folders: a folder inside ``data_dir`` is created when missing; any other must
-exist already. An unmounted NAS share therefore fails loudly (and is retried) instead of
-quietly filling a stray folder on the local disk under its mount point. A folder whose
-volume has less than ``disk.MIN_FREE_BYTES`` free fails before its file is started.
+Output folders follow :mod:`luxlog.outputs` (one writer for every derived file): a
+folder inside ``data_dir`` is created when missing, any other must exist already, and a
+folder on a nearly full volume fails before its file is started.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import time
@@ -46,10 +44,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from luxlog.config import Settings
-from luxlog.csvout import PROFILES, Columns, RenderStats, SensorFilter, ShapeGrew, render, write_all
+from luxlog.csvout import PROFILES, Columns, RenderStats, SensorFilter, ShapeGrew, render
 from luxlog.errors import StorageError
 from luxlog.locks import cache_lock_path, hold, rollup_lock_path
-from luxlog.outputs import WriteResult
+from luxlog.outputs import WriteResult, prepare_dir, write_all
+from luxlog.outputs import reason as _reason
 from luxlog.sample import Sample
 from luxlog.windows import KINDS, Kind, Schedule, Window
 
@@ -237,35 +236,6 @@ def _cache_lock(settings: Settings) -> AbstractContextManager[None]:
 # -- writing one window ----------------------------------------------------------------
 
 
-def _prepare_dir(directory: Path, data_dir: Path) -> None:
-    """Make sure ``directory`` can take files; see the module docstring for the policy.
-
-    A folder on a full volume fails here, before a large file is half written to it; the
-    other folders go on (``disk.watch`` would stop them all, so it is not used here).
-    """
-    from luxlog import disk
-
-    if not directory.is_dir():
-        if directory.exists():
-            raise NotADirectoryError(errno.ENOTDIR, "exists but is not a directory")
-        if not directory.absolute().is_relative_to(data_dir.absolute()):
-            raise FileNotFoundError(
-                errno.ENOENT,
-                "does not exist (not mounted? luxlog creates only folders inside data_dir)",
-            )
-        directory.mkdir(parents=True, exist_ok=True)
-    usage = disk.disk_usage(directory)
-    if usage is not None and usage.free_bytes < disk.MIN_FREE_BYTES:
-        raise OSError(
-            errno.ENOSPC,
-            f"disk full ({disk.format_bytes(usage.free_bytes)} free on {usage.volume})",
-        )
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc)
-
-
 @dataclass
 class _Attempt:
     empty: bool = False
@@ -313,7 +283,7 @@ class _Writer:
         targets: list[Path] = []
         for directory in directories:
             try:
-                _prepare_dir(directory, self.settings.data_dir)
+                prepare_dir(directory, self.settings.data_dir)
                 targets.append(directory / window.file_name)
             except OSError as exc:
                 result.failures[directory] = _reason(exc)
@@ -536,7 +506,7 @@ def _run(
     from luxlog.cache import Cache
 
     # Warnings only (see disk.JOBS): a full output folder fails on its own in
-    # _prepare_dir, the cache's volume is guarded by the flush.
+    # outputs.prepare_dir, the cache's volume is guarded by the flush.
     disk.watch(settings, "rollup")
     report = RollupReport(flushed=_flush_first(settings))
     if not settings.cache_path.exists():

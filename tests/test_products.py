@@ -25,8 +25,9 @@ from luxlog import products
 from luxlog.cache import Cache
 from luxlog.cli import app
 from luxlog.config import Settings
-from luxlog.csvout import AtomicFile, format_value, temp_path
+from luxlog.csvout import format_value
 from luxlog.heatpump import catalogue
+from luxlog.outputs import AtomicFile, temp_path
 from luxlog.sample import Sample
 from luxlog.simulator import HeatPumpModel, load_capture
 from luxlog.spool import Spool
