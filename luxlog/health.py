@@ -180,7 +180,11 @@ class RollupKindHealth:
     failed: tuple[tuple[date, str, int], ...]  # (date, error, when ms), newest first
 
     def file_name(self, day: date) -> str:
-        """The CSV name for ``day`` (``YYYY-MM-DD_daily.csv``)."""
+        """The CSV name for ``day`` (``YYYY-MM-DD_daily.csv``), or a day product's file."""
+        if self.kind not in ("daily", "weekly"):
+            from luxlog.dayproducts import file_name
+
+            return file_name(self.kind, day)
         return f"{day.isoformat()}_{self.kind}.csv"
 
 
@@ -192,6 +196,7 @@ class RollupHealth:
     kinds: tuple[RollupKindHealth, ...] = ()
     coverage: tuple[RollupDay, ...] = ()  # newest first
     error: str | None = None  # bookkeeping could not be read
+    products: tuple[RollupKindHealth, ...] = ()  # month summary, day report (once recorded)
 
 
 @dataclass(frozen=True)
@@ -300,7 +305,7 @@ class HealthReport:
                             for day, error, at in kind.failed
                         ],
                     }
-                    for kind in self.rollups.kinds
+                    for kind in (*self.rollups.kinds, *self.rollups.products)
                 },
                 "coverage": [
                     {
@@ -650,6 +655,23 @@ def rollup_health(
                 failed=tuple(failed),
             )
         )
+    products = []
+    for product in ("summary", "report"):  # made after each daily CSV: due when it is
+        mine = records.get(product, empty)
+        if mine:
+            written = [day for day, rec in mine.items() if rec.status == "written"]
+            last = max(written, default=None)
+            failed = [(d, r.error, r.at_ms) for d, r in mine.items() if r.status == "failed"]
+            products.append(
+                RollupKindHealth(
+                    kind=product,
+                    last_written=last,
+                    last_written_at_ms=mine[last].at_ms if last else None,
+                    next_due_ms=kinds[0].next_due_ms,
+                    overdue=(),
+                    failed=tuple(sorted((f for f in failed if f[0] >= first_day), reverse=True)),
+                )
+            )
     latest = schedule.latest_day(now_ms)
     coverage = []
     for back in range(COVERAGE_DAYS):
@@ -667,6 +689,7 @@ def rollup_health(
         last_run_ms=last_run_ms,
         kinds=tuple(kinds),
         coverage=tuple(coverage),
+        products=tuple(products),
     )
 
 
@@ -696,6 +719,7 @@ def _read_cache(
     if not path.is_file():
         return _CacheRead(CacheHealth(path, exists=False))
     from luxlog import products as rollups
+    from luxlog.bookkeeping import load_day_records
     from luxlog.cache import Cache
 
     try:
@@ -729,6 +753,7 @@ def _read_cache(
             read.first_ms = span[0] if span else None
             try:
                 read.records = {str(k): v for k, v in rollups.load_records(cache).items()}
+                read.records.update(load_day_records(cache))
                 last = rollups.last_due(cache)
                 at = last.get("at_ms") if last else None
                 read.last_run_ms = at if isinstance(at, int) else None
@@ -777,7 +802,7 @@ def verdict(report: HealthReport) -> list[str]:
             f"{format_timestamp(oldest)} ({_duration(now - oldest)} ago); is `luxlog flush` "
             "scheduled?"
         )
-    for kind in report.rollups.kinds:
+    for kind in (*report.rollups.kinds, *report.rollups.products):
         if kind.overdue:
             day, due = kind.overdue[0]
             more = f" and {len(kind.overdue) - 1} more" if len(kind.overdue) > 1 else ""

@@ -28,6 +28,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from luxlog import __version__, registers
@@ -615,8 +616,15 @@ def build(
     return report, calendar
 
 
-def write_report(settings: Settings, day: date, *, now_ms: int | None = None) -> WriteResult:
-    """Write ``YYYY-MM-DD_report.html`` for ``day`` into every output folder."""
+def write_report(
+    settings: Settings,
+    day: date,
+    *,
+    now_ms: int | None = None,
+    directories: Sequence[Path] | None = None,
+) -> WriteResult:
+    """Write ``YYYY-MM-DD_report.html`` for ``day`` into every output folder (or only
+    ``directories``: a retry)."""
     from luxlog.cache import Cache
     from luxlog.errors import NoData
 
@@ -633,4 +641,4 @@ def write_report(settings: Settings, day: date, *, now_ms: int | None = None) ->
             raise NoData(f"no samples on {day}: no report written")
         report, calendar = build(cache, settings, day, now_ms=now_ms)
     content = render_html(report, calendar).encode("utf-8")
-    return write_file(settings, report.file_name, content)
+    return write_file(settings, report.file_name, content, directories=directories)

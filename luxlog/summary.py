@@ -12,6 +12,7 @@ import io
 import logging
 from collections.abc import Sequence
 from datetime import date, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from luxlog.counters import COLUMNS, PeriodStats
@@ -75,7 +76,12 @@ def month_rows(
 
 
 def update_month_summary(
-    settings: Settings, cache: Cache, day: date, *, now_ms: int | None = None
+    settings: Settings,
+    cache: Cache,
+    day: date,
+    *,
+    now_ms: int | None = None,
+    directories: Sequence[Path] | None = None,
 ) -> WriteResult:
     """Rewrite ``YYYY-MM_summary.csv`` of ``day``'s month with rows up to ``day``.
 
@@ -88,7 +94,8 @@ def update_month_summary(
     if not rows:
         return WriteResult()
     name = summary_file_name(day)
-    result = write_file(settings, name, summary_csv(rows, settings.csv_profile))
+    content = summary_csv(rows, settings.csv_profile)
+    result = write_file(settings, name, content, directories=directories)
     if result.written:
         log.info(
             "updated %s (%d days) in %s",
