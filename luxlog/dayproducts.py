@@ -24,6 +24,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from luxlog import clock
 from luxlog.bookkeeping import Record, load_records, save_record
 from luxlog.errors import LuxlogError
 from luxlog.locks import hold, rollup_lock_path
@@ -55,9 +56,7 @@ def after_daily_rollup(
     Held under the roll-up lock (two runs must not write the same temp file), and never
     fatal: what cannot be written is logged, recorded and retried by the next run.
     """
-    from luxlog.clock import now_ms as wall_clock
-
-    now = wall_clock() if now_ms is None else now_ms
+    now = clock.now_ms() if now_ms is None else now_ms
     return _make(settings, cache, rollup_day - timedelta(days=1), now_ms=now)
 
 

@@ -38,6 +38,7 @@ from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from luxlog import clock
 from luxlog.bookkeeping import COMPLETE_COVERAGE as COMPLETE_COVERAGE
 from luxlog.bookkeeping import LAST_DUE_KEY as LAST_DUE_KEY
 from luxlog.bookkeeping import STATE_KEYS as STATE_KEYS
@@ -107,10 +108,6 @@ class RollupReport:
             f"{len(self.failed)} roll-up(s) failed ({names}{more}); see the lines above; "
             "`luxlog rollup due` retries them"
         )
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def schedule_for(settings: Settings) -> Schedule:
@@ -410,7 +407,7 @@ def due(
     cached sample), so a container that was down for days writes exactly what it missed.
     """
     schedule = schedule_for(settings)
-    now = _now_ms() if now_ms is None else now_ms
+    now = clock.now_ms() if now_ms is None else now_ms
     now = _settle(schedule.boundary_ms(schedule.latest_day(now)), now, sleep)
 
     def pick(cache: Cache) -> list[Window]:
@@ -443,7 +440,7 @@ def resolve_days(
     the ``weekly_day`` dates for weekly. A window that has not ended yet is refused.
     """
     schedule = schedule_for(settings)
-    now = _now_ms() if now_ms is None else now_ms
+    now = clock.now_ms() if now_ms is None else now_ms
     latest = schedule.default_day(kind, now)
     if first is None and last is None:
         days = [day if day is not None else latest]
@@ -478,7 +475,7 @@ def write_days(
     """Write (or rewrite) the ``kind`` roll-ups ending on ``days``, whatever their record."""
     schedule = schedule_for(settings)
     windows = [schedule.window(kind, d) for d in days]
-    now = _now_ms() if now_ms is None else now_ms
+    now = clock.now_ms() if now_ms is None else now_ms
     if windows:
         now = _settle(max(w.end_ms for w in windows), now, sleep)
     return _run(settings, lambda cache: windows, scheduled=False, now_ms=now, progress=progress)

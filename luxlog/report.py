@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from luxlog import __version__, registers
+from luxlog import __version__, clock, registers
 from luxlog.charts import Band, Series, band_chart, line_chart, number_text
 from luxlog.counters import (
     BRIDGE_MS,
@@ -588,18 +588,12 @@ def render_html(report: DayReport, calendar: Calendar) -> str:
 # -- writing ---------------------------------------------------------------------------
 
 
-def _now_ms() -> int:
-    import time
-
-    return time.time_ns() // 1_000_000
-
-
 def build(
     cache: Cache, settings: Settings, day: date, *, now_ms: int | None = None
 ) -> tuple[DayReport, Calendar]:
     """The report of local ``day`` from the cache."""
     calendar = Calendar.from_settings(settings)
-    now = _now_ms() if now_ms is None else now_ms
+    now = clock.now_ms() if now_ms is None else now_ms
     period = calendar.period("day", day)
     assert period is not None
     samples = cache.query(

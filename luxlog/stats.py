@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING
 
+from luxlog import clock
 from luxlog.counters import (
     BRIDGE_MS,
     COLUMNS,
@@ -83,12 +84,6 @@ __all__ = [
 ]
 
 
-def _now_ms() -> int:
-    import time
-
-    return time.time_ns() // 1_000_000
-
-
 def compute(
     settings: Settings,
     *,
@@ -102,7 +97,7 @@ def compute(
     from luxlog.cache import Cache
 
     calendar = Calendar.from_settings(settings)
-    now = _now_ms() if now_ms is None else now_ms
+    now = clock.now_ms() if now_ms is None else now_ms
     first, last = default_range(kind, calendar, calendar.local_date(now), first, last)
     periods = [p for p in calendar.periods(kind, first, last) if p.start_ms < now]
     if not periods:

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from luxlog import clock
 from luxlog.counters import COLUMNS, PeriodStats
 from luxlog.dayfigures import day_rows
 from luxlog.outputs import WriteResult, write_file
@@ -25,12 +26,6 @@ if TYPE_CHECKING:
     from luxlog.config import Settings
 
 log = logging.getLogger("luxlog.stats")
-
-
-def _now_ms() -> int:
-    import time
-
-    return time.time_ns() // 1_000_000
 
 
 def summary_file_name(month: date) -> str:
@@ -62,7 +57,7 @@ def month_rows(
 ) -> list[PeriodStats]:
     """Day rows of ``through``'s month up to ``through``, from the first cached day on."""
     calendar = Calendar.from_settings(settings)
-    now = _now_ms() if now_ms is None else now_ms
+    now = clock.now_ms() if now_ms is None else now_ms
     first = through.replace(day=1)
     span = cache.time_range()
     if span is None:
@@ -117,7 +112,7 @@ def write_month_summaries(
     from luxlog.cache import Cache
 
     calendar = Calendar.from_settings(settings)
-    now = _now_ms() if now_ms is None else now_ms
+    now = clock.now_ms() if now_ms is None else now_ms
     yesterday = calendar.local_date(now) - timedelta(days=1)
     results: list[WriteResult] = []
     with Cache.open(settings.cache_path, readonly=True) as cache:

@@ -85,9 +85,9 @@ def test_a_failed_report_and_summary_are_retried_by_the_next_due_and_shown_by_st
     assert {r.status for d, r in records["summary"].items() if d.day > 26} == {"written"}
     assert product_reasons(settings, now + HOUR) == []
 
-    before = (out / "2026-03-28_report.html").stat().st_mtime_ns
+    before = (out / "2026-03-28_report.html").stat().st_ino
     assert products.due(settings, now_ms=now + 2 * HOUR, sleep=no_sleep).outcomes == []
-    assert (out / "2026-03-28_report.html").stat().st_mtime_ns == before  # done: not rewritten
+    assert (out / "2026-03-28_report.html").stat().st_ino == before  # done: not rewritten
 
 
 def test_a_retry_goes_only_to_the_folder_that_failed(tmp_path):
@@ -104,8 +104,8 @@ def test_a_retry_goes_only_to_the_folder_that_failed(tmp_path):
     (bad / "2026-03-28_report.html").mkdir(parents=True)
     now = BERLIN.midnight_ms(date(2026, 3, 29)) + 8 * HOUR
     products.due(settings, now_ms=now, sleep=no_sleep)
-    written = (good / "2026-03-28_report.html").stat().st_mtime_ns
+    written = (good / "2026-03-28_report.html").stat().st_ino
     (bad / "2026-03-28_report.html").rmdir()
     products.due(settings, now_ms=now + HOUR, sleep=no_sleep)
     assert (bad / "2026-03-28_report.html").is_file()
-    assert (good / "2026-03-28_report.html").stat().st_mtime_ns == written  # not rewritten
+    assert (good / "2026-03-28_report.html").stat().st_ino == written  # not rewritten
