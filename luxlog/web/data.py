@@ -192,7 +192,7 @@ def day_view(
     A finished day's figures come from its month summary (a stored product); only a day
     without one (today, or before the first roll-up) runs the statistics over its samples.
     """
-    from luxlog.report import collect_charts
+    from luxlog.daydata import collect_charts
 
     calendar = stats.Calendar.from_settings(settings)
     period = calendar.period("day", day)
@@ -204,7 +204,7 @@ def day_view(
     samples = cache.query(period.start_ms - stats.BRIDGE_MS, end_ms, registers=registers)
     gaps = _GapFinder(period.start_ms, end_ms, settings.interval_sec)
     if stored is None:
-        from luxlog.report import collect
+        from luxlog.daydata import collect
 
         report = collect(
             gaps.watch(samples),
