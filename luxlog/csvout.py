@@ -1,4 +1,4 @@
-"""CSV files as spreadsheets want them: profiles, columns, fast row formatting, atomic writes.
+"""CSV files as spreadsheets want them: profiles, columns, fast row formatting.
 
 Profiles (``csv_profile``):
 
@@ -24,9 +24,9 @@ values at most, so each row re-formats only the cells whose raw integer changed 
 C speed with ``map(operator.ne, ...)`` + ``compress``) and reuses the other strings; the
 parameters' part of the line is joined again only when a parameter changed.
 
-Atomicity: each file is written as ``.<name>.tmp`` in the target directory, fsynced and
-renamed over the target; a crash leaves the previous file (or none) and at most a hidden
-temp file, which the next write of the same name replaces.
+Atomicity is :mod:`luxlog.outputs`' job: each file is written as ``.<name>.tmp`` in the
+target directory, fsynced and renamed over the target; a crash leaves the previous file
+(or none) and at most a hidden temp file, which the next write of the same name replaces.
 """
 
 from __future__ import annotations
