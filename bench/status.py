@@ -30,13 +30,13 @@ from pathlib import Path
 
 from storage import DAY_MS, START_MS, trace
 
-from luxlog import rollups
+from luxlog import products
 from luxlog.cache import Cache
 from luxlog.config import Settings
 from luxlog.health import build_report
-from luxlog.rollup import KINDS
 from luxlog.simulator import DEFAULT_CAPTURE, HeatPumpModel, load_capture
 from luxlog.spool import encode_line, format_timestamp
+from luxlog.windows import KINDS
 
 HOST_ENV = {"LUXLOG_HOST": "192.168.1.50", "LUXLOG_TIMEZONE": "UTC"}
 
@@ -66,20 +66,20 @@ def build(root: Path, days: int) -> int:
             cache.add_many(trace(model, day, seed=0))
             if sys.stderr.isatty():
                 print(f"\r  building {days}-day cache: day {day + 1}", end="", file=sys.stderr)
-        schedule = rollups.schedule_for(settings)
+        schedule = products.schedule_for(settings)
         windows = schedule.pending(
             now_ms=now,
             first_ms=START_MS,
-            lookback_days=rollups.lookback_days(settings),
+            lookback_days=products.lookback_days(settings),
             done=set(),
         )
         for kind in KINDS:
             records = {
-                w.day.isoformat(): rollups.Record("written", 2880, 1.0, (), "", w.end_ms).to_json()
+                w.day.isoformat(): products.Record("written", 2880, 1.0, (), "", w.end_ms).to_json()
                 for w in windows
                 if w.kind == kind
             }
-            cache.set_state(rollups.STATE_KEYS[kind], json.dumps(records))
+            cache.set_state(products.STATE_KEYS[kind], json.dumps(records))
         cache.checkpoint()
     if sys.stderr.isatty():
         print(file=sys.stderr)

@@ -1,4 +1,4 @@
-"""CSV files as spreadsheets want them: profiles, columns, fast row formatting, atomic writes.
+"""CSV files as spreadsheets want them: profiles, columns, fast row formatting.
 
 Profiles (``csv_profile``):
 
@@ -24,24 +24,21 @@ values at most, so each row re-formats only the cells whose raw integer changed 
 C speed with ``map(operator.ne, ...)`` + ``compress``) and reuses the other strings; the
 parameters' part of the line is joined again only when a parameter changed.
 
-Atomicity: each file is written as ``.<name>.tmp`` in the target directory, fsynced and
-renamed over the target; a crash leaves the previous file (or none) and at most a hidden
-temp file, which the next write of the same name replaces.
+Atomicity is :mod:`luxlog.outputs`' job: each file is written as ``.<name>.tmp`` in the
+target directory, fsynced and renamed over the target; a crash leaves the previous file
+(or none) and at most a hidden temp file, which the next write of the same name replaces.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from fnmatch import fnmatchcase
 from itertools import compress
 from operator import ne
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from luxlog import registers
@@ -295,105 +292,3 @@ def render(
             lines.clear()
     if lines:
         yield "".join(lines).encode(ENCODING)
-
-
-# -- atomic files --------------------------------------------------------------------------
-
-
-def temp_path(target: Path) -> Path:
-    """The hidden temp file a write of ``target`` goes through (same directory)."""
-    return target.with_name(f".{target.name}.tmp")
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable; best effort, since some NAS file systems refuse it."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class AtomicFile:
-    """A file that appears at ``target`` whole on :meth:`commit`, or not at all.
-
-    The temp name is fixed (``.<name>.tmp``): writers of one name are serialised by the
-    roll-up lock, and a temp file left by a killed process is simply truncated and reused.
-    """
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-        self.temp = temp_path(target)
-        self._fd: int | None = os.open(
-            self.temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
-        )
-
-    def write(self, data: bytes) -> None:
-        """Append ``data`` (loops over short writes)."""
-        assert self._fd is not None
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-
-    def commit(self) -> None:
-        """fsync, then rename over the target: readers see the old file or the new one."""
-        assert self._fd is not None
-        fd, self._fd = self._fd, None
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self.temp.replace(self.target)
-        _fsync_dir(self.target.parent)
-
-    def abort(self) -> None:
-        """Close and delete the temp file; the target is untouched. Never raises."""
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
-        with contextlib.suppress(OSError):
-            self.temp.unlink()
-
-
-def write_all(targets: Sequence[Path], chunks: Iterable[bytes]) -> dict[Path, OSError]:
-    """Write the same content atomically to every target; return the ones that failed.
-
-    One failing target (unmounted, read-only, full) is dropped and the others carry on;
-    if all of them fail, the rest of ``chunks`` is not even produced. An exception from
-    ``chunks`` itself (or an interrupt) aborts every temp file and propagates.
-    """
-    failed: dict[Path, OSError] = {}
-    files: list[AtomicFile] = []
-    for target in targets:
-        try:
-            files.append(AtomicFile(target))
-        except OSError as exc:
-            failed[target] = exc
-    try:
-        for chunk in chunks if files else ():
-            for handle in list(files):
-                try:
-                    handle.write(chunk)
-                except OSError as exc:
-                    failed[handle.target] = exc
-                    handle.abort()
-                    files.remove(handle)
-            if not files:
-                break
-        for handle in files:
-            try:
-                handle.commit()
-            except OSError as exc:
-                failed[handle.target] = exc
-                handle.abort()
-    except BaseException:
-        for handle in files:
-            handle.abort()
-        raise
-    return failed

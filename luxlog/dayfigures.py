@@ -2,10 +2,10 @@
 
 Why: the month summary is rewritten after every daily roll-up, and ``stats --by day``
 over a year would otherwise re-read and re-summarise every sample of every day each
-time. A finished day's row (:class:`~luxlog.stats.PeriodStats`) is stored in the
+time. A finished day's row (:class:`~luxlog.counters.PeriodStats`) is stored in the
 cache's ``state`` table next to a *fingerprint* of what it was computed from:
 
-* how many samples lie in the day's window widened by :data:`~luxlog.stats.BRIDGE_MS`
+* how many samples lie in the day's window widened by :data:`~luxlog.counters.BRIDGE_MS`
   on both sides (steps across midnight and gaps at either end depend on neighbours),
   and the newest of them: a late flush or a prune changes one or the other;
 * the settings the figures depend on (interval, time zone, season months) and
@@ -26,7 +26,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from luxlog.stats import BRIDGE_MS, Calendar, Period, PeriodStats, summarise_cache
+from luxlog.counters import BRIDGE_MS, PeriodStats
+from luxlog.periods import Calendar, Period
+from luxlog.summariser import summarise_cache
 
 if TYPE_CHECKING:
     from luxlog.cache import Cache
@@ -94,7 +96,7 @@ def day_rows(
 
     Days to compute are summarised in contiguous runs (one streamed pass each); the
     finished ones are stored when ``store`` is true and the cache is writable.
-    ``progress`` is called per run, as :func:`~luxlog.stats.summarise_cache` does.
+    ``progress`` is called per run, as :func:`~luxlog.summariser.summarise_cache` does.
     """
     rows: list[PeriodStats | None] = []
     marks: list[str] = []

@@ -59,7 +59,7 @@ def run_demo(
     the simulated "now" to a known place in the roll-up's day and poll less often, so the
     whole pipeline runs in a fraction of a second and writes the same bytes every time.
     """
-    from luxlog import rollups, stats
+    from luxlog import products, stats
     from luxlog.flush import flush
     from luxlog.health import build_report
     from luxlog.heatpump import catalogue
@@ -104,7 +104,7 @@ def run_demo(
     flushed = flush(settings)
     lines.append(f"  flushed {flushed.samples_added} samples into {settings.cache_path}")
 
-    done = rollups.due(settings, now_ms=now_ms)
+    done = products.due(settings, now_ms=now_ms)
     for outcome in done.outcomes:
         for path in outcome.written:
             lines.append(f"  roll-up: {path}")

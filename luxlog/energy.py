@@ -6,7 +6,7 @@ controller may not report over the same time. Energy-input counters (parameters
 at zero; electrical power (calculation 268) is sent by some firmware only. Dividing a
 whole day's heat by half a day's electricity gave a COP of 7 instead of 3.2, silently.
 
-The rules, per **step** (two consecutive samples; see :mod:`luxlog.stats`):
+The rules, per **step** (two consecutive samples; see :mod:`luxlog.summariser`):
 
 * Heat is known over a step when both heat counters (151, 152) moved validly across it.
 * Electricity is known over a step from the energy-input counters when both moved
@@ -36,7 +36,7 @@ from typing import Literal, Protocol
 
 HOUR_MS = 3_600_000
 #: A step across a period's start counts for that period if it spans at most this long
-#: (the same bridge rule as the counters in :mod:`luxlog.stats`).
+#: (the same bridge rule as the counters in :mod:`luxlog.summariser`).
 BRIDGE_MS = 3 * HOUR_MS
 #: Compressor run time without the energy-input counters advancing that proves them
 #: stuck (seconds).

@@ -502,7 +502,7 @@ def run_export(
 
                 os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
             return counter
-        from luxlog.csvout import AtomicFile
+        from luxlog.outputs import AtomicFile
 
         target = Path(output)
         try:

@@ -136,7 +136,7 @@ def render(settings: Settings, *, now_ms: int) -> str:
 
 def write_textfile(settings: Settings, directory: Path, *, now_ms: int) -> Path:
     """Write ``directory/luxlog.prom`` atomically; ``StorageError`` when it cannot be."""
-    from luxlog.csvout import AtomicFile
+    from luxlog.outputs import AtomicFile
 
     text = render(settings, now_ms=now_ms)
     target = directory / FILE_NAME

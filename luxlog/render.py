@@ -204,7 +204,7 @@ def status_sections(
     ]
     if rollups["error"]:
         rollup_rows.append(("error", rollups["error"]))
-    for kind in ("daily", "weekly"):
+    for kind in ("daily", "weekly", "summary", "report"):
         facts = rollups.get(kind)
         if not facts:
             continue

@@ -13,578 +13,34 @@ It must open from a NAS share in any browser, years later, offline. So:
   output we would still have to post-process to embed. Inline SVG is vector (prints and
   zooms sharp), searchable, and its ``data-series`` attributes make it testable.
 
-Chart data comes from one streamed pass over the day's samples, the same pass that
-computes the figures (:mod:`luxlog.stats`), so the report and the summary CSV agree.
-Power is what the controller reports: heat output (calculation 257) and electrical
-power input (calculation 268) on newer firmware; otherwise heat output is the heat
-counters' growth per 15 minutes, and electricity the energy-input counters' growth when
-present. Without any of these the chart says so instead of estimating.
+Chart data and figures come from :mod:`luxlog.daydata` (one streamed pass, the same
+rules as the summary CSV); the charts are drawn by :mod:`luxlog.charts`.
 """
 
 from __future__ import annotations
 
 import html
-import math
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from luxlog import __version__, registers
-from luxlog.heatpump import catalogue
-from luxlog.registers import (
-    C_COMPRESSOR,
-    C_DEFROST_VALVE,
-    C_FLOW,
-    C_HEAT_HEATING,
-    C_HEAT_HOT_WATER,
-    C_HEAT_OUTPUT,
-    C_HOT_WATER,
-    C_MODE,
-    C_OUTDOOR,
-    C_POWER_INPUT,
-    C_RETURN,
-    P_ENERGY_HEATING,
-    P_ENERGY_HOT_WATER,
-)
-from luxlog.sample import Sample
-from luxlog.stats import (
+from luxlog import __version__, clock
+from luxlog.charts import Band, Series, band_chart, line_chart, number_text
+from luxlog.counters import (
     BRIDGE_MS,
-    GAP_INTERVALS,
-    HOUR_MS,
-    MAX_POWER_KW,
-    MODE_DEFROST,
-    MODE_EVU,
-    MODE_HEATING,
-    MODE_HOT_WATER,
-    Calendar,
     Number,
-    Period,
     PeriodStats,
-    WriteResult,
     registers_read,
-    summarise,
-    unit_scale,
-    write_file,
 )
+from luxlog.daydata import DayReport as DayReport
+from luxlog.daydata import collect as collect  # report.collect: the data of a page
+from luxlog.outputs import WriteResult, write_file
+from luxlog.periods import Calendar
 
 if TYPE_CHECKING:
     from luxlog.cache import Cache
     from luxlog.config import Settings
-
-BIN_MS = 15 * 60_000  # power steps: 15-minute averages
-
-# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
-_TEMPERATURE_SERIES = (
-    ("outdoor", "Outdoor", C_OUTDOOR, "#0072B2"),
-    ("flow", "Flow", C_FLOW, "#D55E00"),
-    ("return", "Return", C_RETURN, "#E69F00"),
-    ("hot_water", "Hot water", C_HOT_WATER, "#CC79A7"),
-)
-_BANDS = (
-    ("compressor", "Compressor", "#444444"),
-    ("heating_mode", "Heating", "#D55E00"),
-    ("hot_water_mode", "Hot water", "#CC79A7"),
-    ("defrost", "Defrost", "#56B4E9"),
-    ("evu_lock", "EVU lock", "#7F7F7F"),
-)
-_HEAT_COLOUR = "#D55E00"
-_ELECTRIC_COLOUR = "#009E73"
-
-
-# -- data ------------------------------------------------------------------------------
-
-
-@dataclass
-class Series:
-    """A line: segments of (time ms, value) points, broken where samples are missing."""
-
-    key: str
-    label: str
-    colour: str
-    unit: str
-    segments: list[list[tuple[int, float]]] = field(default_factory=list)
-
-    def add(self, t: int, value: float | None, *, joined: bool) -> None:
-        """Append a point; ``joined`` False (or a missing value) starts a new segment."""
-        if value is None:
-            if self.segments and self.segments[-1]:
-                self.segments.append([])
-            return
-        if (not joined or not self.segments) and (not self.segments or self.segments[-1]):
-            self.segments.append([])
-        self.segments[-1].append((t, value))
-
-    @property
-    def values(self) -> list[float]:
-        """Every value, for scales and the legend."""
-        return [v for segment in self.segments for _, v in segment]
-
-    @property
-    def points(self) -> int:
-        """Number of points drawn."""
-        return sum(len(segment) for segment in self.segments)
-
-
-@dataclass
-class Band:
-    """On/off intervals of one state (compressor running, hot water, ...)."""
-
-    key: str
-    label: str
-    colour: str
-    spans: list[tuple[int, int]] = field(default_factory=list)
-
-    def add(self, a: int, b: int) -> None:
-        """Add ``[a, b)``, merged with the previous span when they touch."""
-        if self.spans and self.spans[-1][1] >= a:
-            self.spans[-1] = (self.spans[-1][0], max(b, self.spans[-1][1]))
-        else:
-            self.spans.append((a, b))
-
-    @property
-    def hours(self) -> float:
-        """Total time on, in hours."""
-        return sum(b - a for a, b in self.spans) / HOUR_MS
-
-
-@dataclass
-class DayReport:
-    """Everything the HTML shows for one local day."""
-
-    period: Period
-    stats: PeriodStats
-    timezone: str
-    temperatures: list[Series]
-    bands: list[Band]
-    power: list[Series]
-    power_note: str
-    gaps: list[tuple[int, int]]
-    host: str = ""
-    firmware: str | None = None
-    generated_ms: int = 0
-
-    @property
-    def file_name(self) -> str:
-        """``YYYY-MM-DD_report.html``, next to the daily CSVs."""
-        return f"{self.period.label}_report.html"
-
-
-class _Bins:
-    """Energy per 15-minute bin from counter steps, as average kW over the covered time."""
-
-    def __init__(self, period: Period) -> None:
-        self.start = period.start_ms
-        count = math.ceil((period.end_ms - period.start_ms) / BIN_MS)
-        self.ends = [min(self.start + (i + 1) * BIN_MS, period.end_ms) for i in range(count)]
-        self.kwh = [0.0] * count
-        self.covered = [0] * count
-
-    def spread(self, a: int, b: int, kwh: float) -> None:
-        """Spread ``kwh`` made during ``[a, b)`` evenly over the bins it touches."""
-        if b <= a:
-            return
-        for i in range(max(0, (a - self.start) // BIN_MS), len(self.ends)):
-            lo = max(a, self.start + i * BIN_MS)
-            hi = min(b, self.ends[i])
-            if hi <= lo:
-                if self.start + i * BIN_MS >= b:
-                    break
-                continue
-            self.kwh[i] += kwh * (hi - lo) / (b - a)
-            self.covered[i] += hi - lo
-
-    def series(self, series: Series) -> Series:
-        """Steps: each bin drawn flat across its width; uncovered bins left out."""
-        for i, end in enumerate(self.ends):
-            begin = self.start + i * BIN_MS
-            if self.covered[i] == 0:
-                series.add(begin, None, joined=False)
-                continue
-            kw = round(self.kwh[i] / (self.covered[i] / HOUR_MS), 3)
-            series.add(begin, kw, joined=True)
-            series.add(end, kw, joined=True)
-        return series
-
-
-class _Collector:
-    """Chart data from the day's samples, gathered while the statistics are computed."""
-
-    def __init__(self, period: Period, *, interval_sec: int) -> None:
-        self.period = period
-        self.interval_ms = interval_sec * 1000
-        self.gap_ms = GAP_INTERVALS * self.interval_ms
-        self.temperatures = [Series(k, label, c, "°C") for k, label, _, c in _TEMPERATURE_SERIES]
-        self._convert = [catalogue.sensor("calc", i) for _, _, i, _ in _TEMPERATURE_SERIES]
-        self.bands = [Band(k, label, c) for k, label, c in _BANDS]
-        self.heat_output = Series("heat_output", "Heat output", _HEAT_COLOUR, "kW")
-        self.electric = Series("electric_power", "Electrical power", _ELECTRIC_COLOUR, "kW")
-        self.heat_bins = _Bins(period)
-        self.electric_bins = _Bins(period)
-        self.saw_heat_output = False
-        self.saw_power_input = False
-        self.saw_energy_counters = False
-        self.host = ""
-        self.firmware: str | None = None
-        self._prev: Sample | None = None
-        self._prev_states: tuple[bool, ...] = ()
-        self._heat_scale = unit_scale("calc", C_HEAT_HEATING)[0]
-        self._energy_scale = unit_scale("param", P_ENERGY_HEATING)[0]
-        self._watts = unit_scale("calc", C_POWER_INPUT)[0]
-
-    def tap(self, samples: Iterable[Sample]) -> Iterator[Sample]:
-        """Pass ``samples`` through, observing each."""
-        for sample in samples:
-            self.observe(sample)
-            yield sample
-
-    def observe(self, sample: Sample) -> None:
-        t = sample.timestamp_ms
-        prev = self._prev
-        joined = prev is not None and t - prev.timestamp_ms <= self.gap_ms
-        inside = self.period.start_ms <= t < self.period.end_ms
-        calc = sample.calculations
-        if inside:
-            if not self.host:
-                self.host = sample.host
-                self.firmware = catalogue.firmware(calc)
-            for series, sensor, (_, _, index, _) in zip(
-                self.temperatures, self._convert, _TEMPERATURE_SERIES, strict=True
-            ):
-                value = sensor.convert(calc[index]) if sensor and index < len(calc) else None
-                series.add(t, None if value is None else float(value), joined=joined)
-            heat_w = _raw(calc, C_HEAT_OUTPUT)
-            if heat_w is not None and 0 <= heat_w <= MAX_POWER_KW * 1000:
-                self.saw_heat_output = True
-                self.heat_output.add(t, heat_w / 1000, joined=joined)
-            power = _raw(calc, C_POWER_INPUT)
-            if power is not None and 0 <= power * self._watts <= MAX_POWER_KW * 1000:
-                self.saw_power_input = True
-                self.electric.add(t, power * self._watts / 1000, joined=joined)
-        if prev is not None:
-            self._bands(prev.timestamp_ms, t, joined)
-            if joined:
-                self._energy(prev, sample)
-        self._prev = sample
-        self._prev_states = _states(calc, sample.parameters)
-
-    def _bands(self, prev_t: int, t: int, joined: bool) -> None:
-        until = t if joined else prev_t + self.interval_ms
-        a, b = max(prev_t, self.period.start_ms), min(until, self.period.end_ms)
-        if b <= a:
-            return
-        for band, on in zip(self.bands, self._prev_states, strict=True):
-            if on:
-                band.add(a, b)
-
-    def _energy(self, prev: Sample, sample: Sample) -> None:
-        a, b = prev.timestamp_ms, sample.timestamp_ms
-        hours = (b - a) / HOUR_MS
-        heat = _growth(prev.calculations, sample.calculations, (C_HEAT_HEATING, C_HEAT_HOT_WATER))
-        if heat is not None and heat * self._heat_scale <= MAX_POWER_KW * hours + 0.3:
-            self.heat_bins.spread(a, b, heat * self._heat_scale)
-        energy = _growth(prev.parameters, sample.parameters, (P_ENERGY_HEATING, P_ENERGY_HOT_WATER))
-        if energy is not None:
-            self.saw_energy_counters = True
-            if energy * self._energy_scale <= MAX_POWER_KW * hours + 0.3:
-                self.electric_bins.spread(a, b, energy * self._energy_scale)
-
-    def finish(self) -> tuple[list[Series], str]:
-        """Heat and electrical power series, and a sentence saying where they come from."""
-        if self._prev is not None:
-            self._bands(self._prev.timestamp_ms, self._prev.timestamp_ms, False)
-        sources: list[str] = []
-        if self.saw_heat_output:
-            heat = self.heat_output
-            sources.append("heat output as reported by the controller")
-        else:
-            heat = self.heat_bins.series(Series("heat_output", "Heat output", _HEAT_COLOUR, "kW"))
-            sources.append("heat output from the heat counters, 15-minute averages")
-        if self.saw_power_input:
-            electric: Series | None = self.electric
-            sources.append("electrical power as reported by the controller")
-        elif self.saw_energy_counters:
-            electric = self.electric_bins.series(
-                Series("electric_power", "Electrical power", _ELECTRIC_COLOUR, "kW")
-            )
-            sources.append("electrical power from the energy-input counters, 15-minute averages")
-        else:
-            electric = None
-            sources.append("this controller reports no electrical power or energy")
-        series = [heat] if electric is None else [heat, electric]
-        return series, "; ".join(sources)
-
-
-def _raw(vector: tuple[int, ...], index: int) -> int | None:
-    if index < len(vector) and vector[index] != catalogue.NOT_AVAILABLE:
-        return vector[index]
-    return None
-
-
-def _growth(before: tuple[int, ...], after: tuple[int, ...], indices: Sequence[int]) -> int | None:
-    """Summed counter growth between two samples; None if absent or going backwards."""
-    total = 0
-    for index in indices:
-        a, b = _raw(before, index), _raw(after, index)
-        if a is None or b is None or b < a:
-            return None
-        total += b - a
-    return total
-
-
-def _states(calc: tuple[int, ...], params: tuple[int, ...]) -> tuple[bool, ...]:
-    """Band states of one sample, in ``_BANDS`` order (EVU lock SmartGrid-aware, as in
-    the statistics)."""
-    mode = _raw(calc, C_MODE)
-    compressor = _raw(calc, C_COMPRESSOR) == 1
-    return (
-        compressor,
-        compressor and mode == MODE_HEATING,
-        compressor and mode == MODE_HOT_WATER,
-        mode == MODE_DEFROST or _raw(calc, C_DEFROST_VALVE) == 1,
-        mode == MODE_EVU or bool(registers.utility_lock(calc, params)),
-    )
-
-
-def collect(
-    samples: Iterable[Sample],
-    period: Period,
-    *,
-    calendar: Calendar,
-    interval_sec: int,
-    now_ms: int | None = None,
-    generated_ms: int = 0,
-) -> DayReport:
-    """The report of ``period`` (a day) from time-ordered samples (from
-    :data:`~luxlog.stats.BRIDGE_MS` before it), in one pass."""
-    collector = _Collector(period, interval_sec=interval_sec)
-    rows = summarise(
-        collector.tap(samples),
-        [period],
-        calendar=calendar,
-        interval_sec=interval_sec,
-        now_ms=now_ms,
-    )
-    power, note = collector.finish()
-    row = rows[0]
-    return DayReport(
-        period=period,
-        stats=row,
-        timezone=str(calendar.zone),
-        temperatures=collector.temperatures,
-        bands=collector.bands,
-        power=power,
-        power_note=note,
-        gaps=row.gap_spans,
-        host=collector.host,
-        firmware=collector.firmware,
-        generated_ms=generated_ms,
-    )
-
-
-def collect_charts(
-    samples: Iterable[Sample], period: Period, *, interval_sec: int
-) -> tuple[list[Series], list[Band], list[Series], str]:
-    """Only the charts of :func:`collect` (temperatures, bands, power and its note),
-    without the statistics: ``luxlog serve`` takes a past day's figures from the month
-    summary, and the statistics are half the cost of a day."""
-    collector = _Collector(period, interval_sec=interval_sec)
-    for sample in samples:
-        collector.observe(sample)
-    power, note = collector.finish()
-    return collector.temperatures, collector.bands, power, note
-
-
-# -- SVG -------------------------------------------------------------------------------
-
-_WIDTH = 960
-_LEFT = 84  # room for the band names; the same in every chart, so the hours line up
-_RIGHT = 16
-_TOP = 12
-_AXIS = 22  # room for the time labels below a plot
-
-
-def _nice_step(span: float, count: int) -> float:
-    raw = span / max(count, 1)
-    magnitude = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1
-    for factor in (1, 2, 2.5, 5, 10):
-        if raw <= factor * magnitude:
-            return factor * magnitude
-    return 10 * magnitude
-
-
-def _ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values covering ``[low, high]``."""
-    if high - low < 1e-9:
-        low, high = low - 1, high + 1
-    step = _nice_step(high - low, count)
-    first = math.floor(low / step) * step
-    ticks = []
-    value = first
-    while value < high + step * 0.999:
-        ticks.append(round(value, 6))
-        value += step
-    return ticks
-
-
-def _num(value: float) -> str:
-    text = f"{value:.1f}"
-    return text[:-2] if text.endswith(".0") else text
-
-
-class _Frame:
-    """Maps time and value onto one chart's pixels."""
-
-    def __init__(self, period: Period, height: int, low: float, high: float) -> None:
-        self.period = period
-        self.height = height
-        self.low = low
-        self.high = high
-        self.plot_width = _WIDTH - _LEFT - _RIGHT
-        self.plot_height = height - _TOP - _AXIS
-
-    def x(self, t: int) -> float:
-        span = self.period.end_ms - self.period.start_ms
-        return _LEFT + self.plot_width * (t - self.period.start_ms) / span
-
-    def y(self, value: float) -> float:
-        span = (self.high - self.low) or 1.0
-        return _TOP + self.plot_height * (1 - (value - self.low) / span)
-
-
-def _time_axis(frame: _Frame, calendar: Calendar) -> list[str]:
-    """Grid lines and labels every three local hours (DST days keep wall-clock labels)."""
-    parts: list[str] = []
-    bottom = _TOP + frame.plot_height
-    t = frame.period.start_ms
-    while t <= frame.period.end_ms:
-        local = datetime.fromtimestamp(t / 1000, tz=calendar.zone)
-        at_end = t == frame.period.end_ms
-        if local.minute == 0 and (local.hour % 3 == 0 or at_end):
-            x = frame.x(t)
-            label = "24:00" if at_end else f"{local:%H:%M}"
-            parts.append(
-                f'<line class="grid" x1="{x:.1f}" y1="{_TOP}" x2="{x:.1f}" y2="{bottom}"/>'
-            )
-            parts.append(
-                f'<text class="tick" x="{x:.1f}" y="{bottom + 15}" '
-                f'text-anchor="middle">{label}</text>'
-            )
-        t += HOUR_MS
-    return parts
-
-
-def _value_axis(frame: _Frame, ticks: Sequence[float], unit: str) -> list[str]:
-    parts = []
-    for value in ticks:
-        y = frame.y(value)
-        parts.append(
-            f'<line class="grid" x1="{_LEFT}" y1="{y:.1f}" x2="{_WIDTH - _RIGHT}" y2="{y:.1f}"/>'
-        )
-        parts.append(
-            f'<text class="tick" x="{_LEFT - 6}" y="{y + 4:.1f}" '
-            f'text-anchor="end">{_num(value)}</text>'
-        )
-    parts.append(f'<text class="unit" x="4" y="{_TOP + 10}">{html.escape(unit)}</text>')
-    return parts
-
-
-def _gap_shading(frame: _Frame, gaps: Sequence[tuple[int, int]]) -> list[str]:
-    parts = []
-    for a, b in gaps:
-        x1, x2 = frame.x(a), frame.x(b)
-        parts.append(
-            f'<rect class="gap" data-gap="1" x="{x1:.1f}" y="{_TOP}" '
-            f'width="{max(x2 - x1, 1):.1f}" height="{frame.plot_height}">'
-            "<title>no samples</title></rect>"
-        )
-    return parts
-
-
-def _svg(chart_id: str, title: str, height: int, body: list[str]) -> str:
-    return (
-        f'<svg id="{chart_id}" class="chart" viewBox="0 0 {_WIDTH} {height}" role="img" '
-        f'aria-label="{html.escape(title)}" xmlns="http://www.w3.org/2000/svg">'
-        f"<title>{html.escape(title)}</title>" + "".join(body) + "</svg>"
-    )
-
-
-def _path(frame: _Frame, series: Series) -> str:
-    commands: list[str] = []
-    for segment in series.segments:
-        if not segment:
-            continue
-        points = [f"{frame.x(t):.1f},{frame.y(v):.1f}" for t, v in segment]
-        if len(points) == 1:  # a lone sample: a dot-sized stroke
-            points.append(points[0])
-        commands.append("M" + points[0] + "L" + " ".join(points[1:]))
-    return (
-        f'<path class="series" data-series="{series.key}" data-points="{series.points}" '
-        f'stroke="{series.colour}" d="{"".join(commands)}"/>'
-    )
-
-
-def line_chart(
-    chart_id: str,
-    title: str,
-    series: Sequence[Series],
-    period: Period,
-    calendar: Calendar,
-    gaps: Sequence[tuple[int, int]],
-    *,
-    unit: str,
-    height: int = 280,
-    floor: float | None = None,
-) -> str:
-    """Lines over the day with a time axis, a value axis and shaded gaps."""
-    values = [v for s in series for v in s.values]
-    low = min(values, default=0.0)
-    high = max(values, default=1.0)
-    if floor is not None:
-        low = min(low, floor)
-    ticks = _ticks(low, high)
-    frame = _Frame(period, height, ticks[0], ticks[-1])
-    body = _gap_shading(frame, gaps) + _value_axis(frame, ticks, unit) + _time_axis(frame, calendar)
-    body += [_path(frame, s) for s in series if s.points]
-    if not values:
-        body.append(
-            f'<text class="empty" x="{_WIDTH / 2}" y="{height / 2}" text-anchor="middle">'
-            "no values for this day</text>"
-        )
-    return _svg(chart_id, title, height, body)
-
-
-def band_chart(
-    chart_id: str,
-    title: str,
-    bands: Sequence[Band],
-    period: Period,
-    calendar: Calendar,
-    gaps: Sequence[tuple[int, int]],
-) -> str:
-    """One row per state, filled where it was on."""
-    row = 22
-    height = _TOP + row * len(bands) + _AXIS
-    frame = _Frame(period, height, 0, 1)
-    frame.plot_height = row * len(bands)
-    body = _gap_shading(frame, gaps) + _time_axis(frame, calendar)
-    for i, band in enumerate(bands):
-        y = _TOP + i * row
-        body.append(
-            f'<text class="tick" x="{_LEFT - 6}" y="{y + 15}" '
-            f'text-anchor="end">{html.escape(band.label)}</text>'
-        )
-        rects = "".join(
-            f'<rect x="{frame.x(a):.1f}" y="{y + 3}" '
-            f'width="{max(frame.x(b) - frame.x(a), 0.5):.1f}" height="{row - 6}"/>'
-            for a, b in band.spans
-        )
-        body.append(
-            f'<g class="band" data-series="{band.key}" data-spans="{len(band.spans)}" '
-            f'fill="{band.colour}">{rects}</g>'
-        )
-    return _svg(chart_id, title, height, body)
-
 
 # -- HTML ------------------------------------------------------------------------------
 
@@ -699,7 +155,11 @@ def _legend(series: Sequence[Series]) -> str:
     items = []
     for s in series:
         values = s.values
-        detail = f" {_num(min(values))}…{_num(max(values))} {s.unit}" if values else " (no values)"
+        detail = (
+            f" {number_text(min(values))}…{number_text(max(values))} {s.unit}"
+            if values
+            else " (no values)"
+        )
         items.append(
             f'<span><span class="key" style="background:{s.colour}"></span>'
             f'{html.escape(s.label)}<span class="small">{html.escape(detail)}</span></span>'
@@ -829,18 +289,12 @@ def render_html(report: DayReport, calendar: Calendar) -> str:
 # -- writing ---------------------------------------------------------------------------
 
 
-def _now_ms() -> int:
-    import time
-
-    return time.time_ns() // 1_000_000
-
-
 def build(
     cache: Cache, settings: Settings, day: date, *, now_ms: int | None = None
 ) -> tuple[DayReport, Calendar]:
     """The report of local ``day`` from the cache."""
     calendar = Calendar.from_settings(settings)
-    now = _now_ms() if now_ms is None else now_ms
+    now = clock.now_ms() if now_ms is None else now_ms
     period = calendar.period("day", day)
     assert period is not None
     samples = cache.query(
@@ -857,8 +311,15 @@ def build(
     return report, calendar
 
 
-def write_report(settings: Settings, day: date, *, now_ms: int | None = None) -> WriteResult:
-    """Write ``YYYY-MM-DD_report.html`` for ``day`` into every output folder."""
+def write_report(
+    settings: Settings,
+    day: date,
+    *,
+    now_ms: int | None = None,
+    directories: Sequence[Path] | None = None,
+) -> WriteResult:
+    """Write ``YYYY-MM-DD_report.html`` for ``day`` into every output folder (or only
+    ``directories``: a retry)."""
     from luxlog.cache import Cache
     from luxlog.errors import NoData
 
@@ -875,4 +336,4 @@ def write_report(settings: Settings, day: date, *, now_ms: int | None = None) ->
             raise NoData(f"no samples on {day}: no report written")
         report, calendar = build(cache, settings, day, now_ms=now_ms)
     content = render_html(report, calendar).encode("utf-8")
-    return write_file(settings, report.file_name, content)
+    return write_file(settings, report.file_name, content, directories=directories)

@@ -185,7 +185,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
 
     from luxlog import config
     from luxlog.demo import run_demo
-    from luxlog.rollup import Schedule
+    from luxlog.windows import Schedule
 
     settings = config.load(None, environ={"LUXLOG_DATA_DIR": str(tmp_path)}, read_files=False)
     schedule = Schedule.create(settings.csv_time, settings.timezone)

@@ -11,20 +11,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from luxlog import csvout
+from luxlog import outputs
 from luxlog.csvout import (
     PROFILES,
-    AtomicFile,
     Columns,
     RenderStats,
     SensorFilter,
     ShapeGrew,
     format_value,
     render,
-    temp_path,
-    write_all,
 )
 from luxlog.heatpump import catalogue
+from luxlog.outputs import AtomicFile, temp_path, write_all
 from luxlog.sample import Sample
 from luxlog.simulator import HeatPumpModel, load_capture
 
@@ -316,13 +314,13 @@ def test_commit_failure_is_reported_per_target(tmp_path: Path, monkeypatch):
 
 
 def test_directory_fsync_failure_is_tolerated(tmp_path: Path, monkeypatch):
-    real_fsync = csvout.os.fsync
+    real_fsync = outputs.os.fsync
 
     def fsync(fd: int) -> None:
         if Path(f"/proc/self/fd/{fd}").resolve() == tmp_path.resolve():
             raise OSError(errno.EINVAL, "Invalid argument")  # some NAS file systems
         real_fsync(fd)
 
-    monkeypatch.setattr(csvout.os, "fsync", fsync)
+    monkeypatch.setattr(outputs.os, "fsync", fsync)
     assert write_all([tmp_path / "f.csv"], [b"x"]) == {}
     assert (tmp_path / "f.csv").read_bytes() == b"x"

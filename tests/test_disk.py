@@ -138,7 +138,7 @@ def test_guard_raises_disk_full_only_for_guarded_purposes(tmp_path):
 
 def test_rollup_warns_for_every_output_dir_but_leaves_the_refusal_to_each_folder(tmp_path, caplog):
     # One full NAS must not stop the other folders: the roll-up writer refuses a full
-    # folder on its own (tests/test_rollups.py); the job-level check only warns.
+    # folder on its own (tests/test_products.py); the job-level check only warns.
     settings = make_settings(tmp_path)
     probe = fake_probe(tmp_path, {"/": 10, "/nas": 100}, free={"/nas": 0})
     with caplog.at_level("WARNING", logger="luxlog"):

@@ -22,8 +22,7 @@ from luxlog import registers, report, stats
 from luxlog.cache import Cache
 from luxlog.cli import app
 from luxlog.energy import STUCK_RUN_S
-from luxlog.sample import Sample
-from luxlog.stats import (
+from luxlog.registers import (
     C_COMPRESSOR,
     C_COMPRESSOR_SECONDS,
     C_EVU2_IN,
@@ -38,6 +37,9 @@ from luxlog.stats import (
     P_ENERGY_HEATING,
     P_ENERGY_HOT_WATER,
     P_SMARTGRID,
+)
+from luxlog.sample import Sample
+from luxlog.stats import (
     Calendar,
     PeriodStats,
 )

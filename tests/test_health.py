@@ -10,17 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from luxlog import health, rollups
+from luxlog import health
+from luxlog import products as rollups
 from luxlog.cache import Cache
 from luxlog.config import Settings
 from luxlog.disk import Usage
 from luxlog.errors import StorageError
 from luxlog.health import Gap, build_report, longest_gap
 from luxlog.locks import cache_lock_path, hold, spool_lock_path
-from luxlog.rollup import KINDS
 from luxlog.sample import Sample
 from luxlog.simulator import HeatPumpModel, load_capture
 from luxlog.spool import encode_line, format_timestamp
+from luxlog.windows import KINDS
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000

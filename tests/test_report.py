@@ -13,13 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from luxlog import report
+from luxlog import charts, report
 from luxlog.cache import Cache
 from luxlog.cli import app
 from luxlog.config import Settings
-from luxlog.sample import Sample
-from luxlog.simulator import HeatPumpModel, load_capture
-from luxlog.stats import (
+from luxlog.registers import (
     C_COMPRESSOR,
     C_HEAT_HEATING,
     C_HEAT_OUTPUT,
@@ -27,6 +25,10 @@ from luxlog.stats import (
     C_POWER_INPUT,
     P_ENERGY_HEATING,
     P_ENERGY_HOT_WATER,
+)
+from luxlog.sample import Sample
+from luxlog.simulator import HeatPumpModel, load_capture
+from luxlog.stats import (
     Calendar,
 )
 
@@ -189,9 +191,9 @@ def test_an_empty_day_still_renders():
 
 
 def test_ticks_are_round():
-    assert report._ticks(-7.6, 60.6) == [-20.0, 0.0, 20.0, 40.0, 60.0, 80.0]
-    assert report._ticks(0.0, 6.0) == [0.0, 2.0, 4.0, 6.0]
-    assert report._ticks(5.0, 5.0) == [4.0, 4.5, 5.0, 5.5, 6.0]
+    assert charts._ticks(-7.6, 60.6) == [-20.0, 0.0, 20.0, 40.0, 60.0, 80.0]
+    assert charts._ticks(0.0, 6.0) == [0.0, 2.0, 4.0, 6.0]
+    assert charts._ticks(5.0, 5.0) == [4.0, 4.5, 5.0, 5.5, 6.0]
 
 
 # -- files and the command line ----------------------------------------------------------

@@ -443,7 +443,7 @@ def test_a_retention_of_0_keeps_csvs_and_samples_forever(tmp_path):
 
 
 def test_due_catches_up_without_limit_when_kept_forever(tmp_path):
-    from luxlog.rollups import lookback_days
+    from luxlog.products import lookback_days
 
     assert lookback_days(make_settings(tmp_path, csv_retention_days=0)) == 365
     forever = make_settings(tmp_path, csv_retention_days=0, cache_retention_days=0)

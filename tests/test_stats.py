@@ -18,9 +18,7 @@ from luxlog import stats
 from luxlog.cache import Cache
 from luxlog.cli import app
 from luxlog.config import Settings
-from luxlog.sample import Sample
-from luxlog.simulator import HeatPumpModel, load_capture
-from luxlog.stats import (
+from luxlog.registers import (
     C_COMPRESSOR,
     C_COMPRESSOR_SECONDS,
     C_COMPRESSOR_STARTS,
@@ -37,6 +35,10 @@ from luxlog.stats import (
     C_RETURN,
     P_ENERGY_HEATING,
     P_ENERGY_HOT_WATER,
+)
+from luxlog.sample import Sample
+from luxlog.simulator import HeatPumpModel, load_capture
+from luxlog.stats import (
     Calendar,
     PeriodStats,
 )
@@ -697,7 +699,8 @@ def test_settings_for_seasons(tmp_path):
 
 
 def test_rollup_due_updates_the_month_summary_once_per_day(tmp_path, monkeypatch):
-    from luxlog import rollups
+    from luxlog import products
+    from luxlog import summary as summary_module
 
     settings = settings_for(tmp_path, interval_sec=900, timeout_sec=5)  # few samples, same logic
     calls: list[date] = []
@@ -707,7 +710,7 @@ def test_rollup_due_updates_the_month_summary_once_per_day(tmp_path, monkeypatch
         calls.append(day)
         return update(settings, cache, day, **kwargs)
 
-    monkeypatch.setattr(stats, "update_month_summary", counting)
+    monkeypatch.setattr(summary_module, "update_month_summary", counting)
 
     def no_sleep(seconds: float) -> None:
         raise AssertionError("no sleep expected")
@@ -721,7 +724,7 @@ def test_rollup_due_updates_the_month_summary_once_per_day(tmp_path, monkeypatch
 
     fill(start, BERLIN.midnight_ms(date(2026, 3, 30)) + 6 * HOUR)
     now = BERLIN.midnight_ms(date(2026, 3, 30)) + 8 * HOUR
-    rollups.due(settings, now_ms=now, sleep=no_sleep)
+    products.due(settings, now_ms=now, sleep=no_sleep)
     # Daily roll-ups ending 27..30 March at 07:00; each completes the calendar day before.
     assert calls == [date(2026, 3, 26), date(2026, 3, 27), date(2026, 3, 28), date(2026, 3, 29)]
     summary = tmp_path / "data" / "csv" / "2026-03_summary.csv"
@@ -736,11 +739,11 @@ def test_rollup_due_updates_the_month_summary_once_per_day(tmp_path, monkeypatch
     reports = sorted(p.name for p in (tmp_path / "data" / "csv").glob("*_report.html"))
     assert reports == [f"2026-03-{d}_report.html" for d in (27, 28, 29)]
 
-    rollups.due(settings, now_ms=now + HOUR, sleep=no_sleep)  # nothing due: no rewrite
+    products.due(settings, now_ms=now + HOUR, sleep=no_sleep)  # nothing due: no rewrite
     assert len(calls) == 4 and summary.read_bytes() == first_version
 
     fill(BERLIN.midnight_ms(date(2026, 3, 30)) + 6 * HOUR, now + 23 * HOUR)
-    rollups.due(settings, now_ms=now + 24 * HOUR, sleep=no_sleep)
+    products.due(settings, now_ms=now + 24 * HOUR, sleep=no_sleep)
     assert calls[4:] == [date(2026, 3, 30)]
     rows = list(csv.DictReader(io.StringIO(summary.read_text())))
     assert [r["date"] for r in rows][-1] == "2026-03-30" and len(rows) == 4
@@ -748,6 +751,7 @@ def test_rollup_due_updates_the_month_summary_once_per_day(tmp_path, monkeypatch
 
 
 def test_a_summary_that_cannot_be_written_never_fails_the_rollup(tmp_path, monkeypatch, caplog):
+    from luxlog import products, summary
     from luxlog.errors import StorageError
 
     settings = settings_for(tmp_path, interval_sec=300, timeout_sec=5)
@@ -756,9 +760,9 @@ def test_a_summary_that_cannot_be_written_never_fails_the_rollup(tmp_path, monke
     def broken(*args, **kwargs):
         raise StorageError("cache data/cache.sqlite3 is corrupt")
 
-    monkeypatch.setattr(stats, "update_month_summary", broken)
+    monkeypatch.setattr(summary, "update_month_summary", broken)
     with Cache.open(settings.cache_path) as cache:
-        result = stats.after_daily_rollup(settings, cache, date(2026, 1, 11))
+        result = products.after_daily_rollup(settings, cache, date(2026, 1, 11))
     assert result.written == [] and "2026-01_summary.csv not updated: cache" in caplog.text
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal
 import typer
 
 if TYPE_CHECKING:
-    from luxlog import rollups
+    from luxlog import products as rollups
     from luxlog.config import Settings
 
 
@@ -30,7 +30,7 @@ def _rollup_dates(
     last: datetime | None,
 ) -> None:
     """Shared body of ``rollup daily`` and ``rollup weekly``."""
-    from luxlog import rollups
+    from luxlog import products as rollups
 
     if day is not None and (first is not None or last is not None):
         raise typer.BadParameter("give either --date or --from/--to, not both")
@@ -107,7 +107,7 @@ def rollup_due(ctx: typer.Context) -> None:
     Catches up after downtime, retries failed ones, records empty windows.
     Example: luxlog rollup due
     """
-    from luxlog import rollups
+    from luxlog import products as rollups
 
     settings = _settings(ctx)
     with _progress("writing roll-ups") as progress:

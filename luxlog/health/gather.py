@@ -28,7 +28,7 @@ from luxlog.spool import FUTURE_TOLERANCE_MS
 
 if TYPE_CHECKING:
     from luxlog.cache import Cache
-    from luxlog.rollups import Record
+    from luxlog.products import Record
 
 _CACHE_TIMEOUT_SEC = 2.0  # readers never wait for WAL writers; this is for a checkpoint
 
@@ -90,8 +90,8 @@ def rollup_health(
     write count (after the first cached sample, within its catch-up period), so an
     installation without data or an old failure nobody retries never counts.
     """
-    from luxlog import rollups
-    from luxlog.rollup import KINDS
+    from luxlog import products as rollups
+    from luxlog.windows import KINDS
 
     schedule = rollups.schedule_for(settings)
     lookback = rollups.lookback_days(settings)
@@ -138,6 +138,23 @@ def rollup_health(
                 failed=tuple(failed),
             )
         )
+    products = []
+    for product in ("summary", "report"):  # made after each daily CSV: due when it is
+        mine = records.get(product, empty)
+        if mine:
+            written = [day for day, rec in mine.items() if rec.status == "written"]
+            last = max(written, default=None)
+            failed = [(d, r.error, r.at_ms) for d, r in mine.items() if r.status == "failed"]
+            products.append(
+                RollupKindHealth(
+                    kind=product,
+                    last_written=last,
+                    last_written_at_ms=mine[last].at_ms if last else None,
+                    next_due_ms=kinds[0].next_due_ms,
+                    overdue=(),
+                    failed=tuple(sorted((f for f in failed if f[0] >= first_day), reverse=True)),
+                )
+            )
     latest = schedule.latest_day(now_ms)
     coverage = []
     for back in range(COVERAGE_DAYS):
@@ -155,6 +172,7 @@ def rollup_health(
         last_run_ms=last_run_ms,
         kinds=tuple(kinds),
         coverage=tuple(coverage),
+        products=tuple(products),
     )
 
 
@@ -183,7 +201,8 @@ def _read_cache(
     path = settings.cache_path
     if not path.is_file():
         return _CacheRead(CacheHealth(path, exists=False))
-    from luxlog import rollups
+    from luxlog import products as rollups
+    from luxlog.bookkeeping import load_day_records
     from luxlog.cache import Cache
 
     try:
@@ -217,6 +236,7 @@ def _read_cache(
             read.first_ms = span[0] if span else None
             try:
                 read.records = {str(k): v for k, v in rollups.load_records(cache).items()}
+                read.records.update(load_day_records(cache))
                 last = rollups.last_due(cache)
                 at = last.get("at_ms") if last else None
                 read.last_run_ms = at if isinstance(at, int) else None

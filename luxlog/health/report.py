@@ -128,7 +128,11 @@ class RollupKindHealth:
     failed: tuple[tuple[date, str, int], ...]  # (date, error, when ms), newest first
 
     def file_name(self, day: date) -> str:
-        """The CSV name for ``day`` (``YYYY-MM-DD_daily.csv``)."""
+        """The CSV name for ``day`` (``YYYY-MM-DD_daily.csv``), or a day product's file."""
+        if self.kind not in ("daily", "weekly"):
+            from luxlog.dayproducts import file_name
+
+            return file_name(self.kind, day)
         return f"{day.isoformat()}_{self.kind}.csv"
 
 
@@ -140,6 +144,7 @@ class RollupHealth:
     kinds: tuple[RollupKindHealth, ...] = ()
     coverage: tuple[RollupDay, ...] = ()  # newest first
     error: str | None = None  # bookkeeping could not be read
+    products: tuple[RollupKindHealth, ...] = ()  # month summary, day report (once recorded)
 
 
 @dataclass(frozen=True)
@@ -248,7 +253,7 @@ class HealthReport:
                             for day, error, at in kind.failed
                         ],
                     }
-                    for kind in self.rollups.kinds
+                    for kind in (*self.rollups.kinds, *self.rollups.products)
                 },
                 "coverage": [
                     {

@@ -41,7 +41,7 @@ def verdict(report: HealthReport) -> list[str]:
             f"{format_timestamp(oldest)} ({_duration(now - oldest)} ago); is `luxlog flush` "
             "scheduled?"
         )
-    for kind in report.rollups.kinds:
+    for kind in (*report.rollups.kinds, *report.rollups.products):
         if kind.overdue:
             day, due = kind.overdue[0]
             more = f" and {len(kind.overdue) - 1} more" if len(kind.overdue) > 1 else ""

@@ -32,8 +32,8 @@ from luxlog.heatpump import catalogue
 
 if TYPE_CHECKING:
     from luxlog.cache import Cache
+    from luxlog.charts import Series
     from luxlog.config import Settings
-    from luxlog.report import Series
     from luxlog.sample import Sample
 
 API_VERSION = 1
@@ -191,7 +191,7 @@ def day_view(
     A finished day's figures come from its month summary (a stored product); only a day
     without one (today, or before the first roll-up) runs the statistics over its samples.
     """
-    from luxlog.report import collect_charts
+    from luxlog.daydata import collect_charts
 
     calendar = stats.Calendar.from_settings(settings)
     period = calendar.period("day", day)
@@ -203,7 +203,7 @@ def day_view(
     samples = cache.query(period.start_ms - stats.BRIDGE_MS, end_ms, registers=registers)
     gaps = _GapFinder(period.start_ms, end_ms, settings.interval_sec)
     if stored is None:
-        from luxlog.report import collect
+        from luxlog.daydata import collect
 
         report = collect(
             gaps.watch(samples),

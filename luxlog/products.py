@@ -15,42 +15,48 @@ One run (``rollup due``, ``rollup daily``/``weekly``) goes:
 A window whose write fails is tried once more in the same run (only the folders that
 failed); what still fails is recorded as ``failed`` and ``due`` retries it next time.
 
-Bookkeeping (state table of the cache, JSON values, readable by ``status`` through
-:func:`load_records` and :func:`last_due`):
+After each daily CSV, the calendar day before its boundary is over: its row goes into the
+month summary and its HTML report is written (:mod:`luxlog.dayproducts`). Every product
+(daily and weekly CSV, month summary, day report) has a record per day in the cache's
+state table (:mod:`luxlog.bookkeeping`, read by ``status``); a failed one is retried by the
+next ``due``, like a CSV.
 
-* ``rollup.daily`` / ``rollup.weekly``: ``{"YYYY-MM-DD": record}`` per window end date,
-  ``record = {"status": "written"|"empty"|"failed", "samples": n, "coverage": 0..1,
-  "failed_dirs": [...], "error": "...", "at_ms": t}``; entries older than
-  ``cache_retention_days`` + 7 are dropped, so the value stays small.
-* ``rollup.last_due``: ``{"at_ms", "written", "empty", "failed", "flushed"}`` of the last
-  ``rollup due`` run.
-
-Output folders: a folder inside ``data_dir`` is created when missing; any other must
-exist already. An unmounted NAS share therefore fails loudly (and is retried) instead of
-quietly filling a stray folder on the local disk under its mount point. A folder whose
-volume has less than ``disk.MIN_FREE_BYTES`` free fails before its file is started.
+Output folders follow :mod:`luxlog.outputs` (one writer for every derived file): a
+folder inside ``data_dir`` is created when missing, any other must exist already, and a
+folder on a nearly full volume fails before its file is started.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
+from luxlog import clock
+from luxlog.bookkeeping import COMPLETE_COVERAGE as COMPLETE_COVERAGE
+from luxlog.bookkeeping import LAST_DUE_KEY as LAST_DUE_KEY
+from luxlog.bookkeeping import STATE_KEYS as STATE_KEYS
+from luxlog.bookkeeping import Record as Record
+from luxlog.bookkeeping import Status as Status
+from luxlog.bookkeeping import cache_lock, save_record
+from luxlog.bookkeeping import last_due as last_due
+from luxlog.bookkeeping import load_records as load_records
 from luxlog.config import Settings
-from luxlog.csvout import PROFILES, Columns, RenderStats, SensorFilter, ShapeGrew, render, write_all
+from luxlog.csvout import PROFILES, Columns, RenderStats, SensorFilter, ShapeGrew, render
+from luxlog.dayproducts import after_daily_rollup as after_daily_rollup
+from luxlog.dayproducts import retry_failed
 from luxlog.errors import StorageError
-from luxlog.locks import cache_lock_path, hold, rollup_lock_path
-from luxlog.rollup import KINDS, Kind, Schedule, Window
+from luxlog.locks import hold, rollup_lock_path
+from luxlog.outputs import prepare_dir, write_all
+from luxlog.outputs import reason as _reason
 from luxlog.sample import Sample
+from luxlog.windows import KINDS, Kind, Schedule, Window
 
 if TYPE_CHECKING:
     from luxlog.cache import Cache
@@ -58,64 +64,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("luxlog.rollup")
 
 Progress = Callable[[int, int], None]
-Status = Literal["written", "empty", "failed"]
 
 SETTLE_MS = 5_000
-# Below this share of the expected samples a written file counts as partial in `status`;
-# a handful of failed polls a day (timeouts, a controller reboot) is normal.
-COMPLETE_COVERAGE = 0.99
-STATE_KEYS: dict[Kind, str] = {"daily": "rollup.daily", "weekly": "rollup.weekly"}
-LAST_DUE_KEY = "rollup.last_due"
-_KEEP_EXTRA_DAYS = 7
 
 
 class DateError(ValueError):
     """A requested roll-up date that cannot be written (its window has not ended yet)."""
-
-
-@dataclass(frozen=True)
-class Record:
-    """What is known about one window's CSV; kept in the cache across runs."""
-
-    status: Status
-    samples: int = 0
-    coverage: float = 0.0  # samples / (window length / interval_sec), at most 1
-    failed_dirs: tuple[str, ...] = ()
-    error: str = ""
-    at_ms: int = 0
-
-    @property
-    def done(self) -> bool:
-        """Nothing left to do: the file is in every folder, or there is nothing to write."""
-        return self.status != "failed"
-
-    @property
-    def partial(self) -> bool:
-        """A written file that covers noticeably less than its whole window."""
-        return self.status == "written" and self.coverage < COMPLETE_COVERAGE
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain JSON value for the state table."""
-        data = asdict(self)
-        data["failed_dirs"] = list(self.failed_dirs)
-        return data
-
-    @classmethod
-    def from_json(cls, data: Any) -> Record | None:
-        """Inverse of :meth:`to_json`; ``None`` for anything unrecognisable."""
-        if not isinstance(data, dict) or data.get("status") not in ("written", "empty", "failed"):
-            return None
-        try:
-            return cls(
-                status=data["status"],
-                samples=int(data.get("samples", 0)),
-                coverage=float(data.get("coverage", 0.0)),
-                failed_dirs=tuple(str(d) for d in data.get("failed_dirs", ())),
-                error=str(data.get("error", "")),
-                at_ms=int(data.get("at_ms", 0)),
-            )
-        except (TypeError, ValueError):
-            return None
 
 
 @dataclass
@@ -156,10 +110,6 @@ class RollupReport:
         )
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def schedule_for(settings: Settings) -> Schedule:
     """The window arithmetic for these settings."""
     return Schedule.create(settings.csv_time, settings.timezone, settings.weekly_day)
@@ -176,93 +126,7 @@ def lookback_days(settings: Settings) -> int:
     return min(limits, default=_FOREVER_DAYS)
 
 
-# -- bookkeeping -----------------------------------------------------------------------
-
-
-def _decode_records(text: str | None) -> dict[date, Record]:
-    try:
-        raw = json.loads(text) if text else {}
-    except ValueError:
-        raw = {}
-    records: dict[date, Record] = {}
-    if isinstance(raw, dict):
-        for key, value in raw.items():
-            record = Record.from_json(value)
-            try:
-                day = date.fromisoformat(str(key))
-            except ValueError:
-                continue
-            if record is not None:
-                records[day] = record
-    return records
-
-
-def load_records(cache: Cache) -> dict[Kind, dict[date, Record]]:
-    """Every roll-up record in the cache, by kind and window end date (for ``status``)."""
-    return {kind: _decode_records(cache.get_state(STATE_KEYS[kind])) for kind in KINDS}
-
-
-def last_due(cache: Cache) -> dict[str, int] | None:
-    """Summary of the last ``rollup due`` run, or ``None`` if it never ran."""
-    text = cache.get_state(LAST_DUE_KEY)
-    try:
-        data = json.loads(text) if text else None
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _save_record(
-    cache: Cache, settings: Settings, window: Window, record: Record, today: date
-) -> None:
-    """Store ``record`` for ``window`` (read-modify-write in one transaction)."""
-    key = STATE_KEYS[window.kind]
-    cutoff = (
-        date.min  # samples kept forever: so are the records of their windows
-        if settings.cache_retention_days == 0
-        else today - timedelta(days=settings.cache_retention_days + _KEEP_EXTRA_DAYS)
-    )
-    with _cache_lock(settings), cache.atomic():
-        records = _decode_records(cache.get_state(key))
-        records[window.day] = record
-        kept = {d.isoformat(): r.to_json() for d, r in sorted(records.items()) if d >= cutoff}
-        cache.set_state(key, json.dumps(kept, separators=(",", ":"), sort_keys=True))
-
-
-def _cache_lock(settings: Settings) -> AbstractContextManager[None]:
-    return hold(cache_lock_path(settings.data_dir), timeout=settings.timeout_sec, what="the cache")
-
-
 # -- writing one window ----------------------------------------------------------------
-
-
-def _prepare_dir(directory: Path, data_dir: Path) -> None:
-    """Make sure ``directory`` can take files; see the module docstring for the policy.
-
-    A folder on a full volume fails here, before a large file is half written to it; the
-    other folders go on (``disk.watch`` would stop them all, so it is not used here).
-    """
-    from luxlog import disk
-
-    if not directory.is_dir():
-        if directory.exists():
-            raise NotADirectoryError(errno.ENOTDIR, "exists but is not a directory")
-        if not directory.absolute().is_relative_to(data_dir.absolute()):
-            raise FileNotFoundError(
-                errno.ENOENT,
-                "does not exist (not mounted? luxlog creates only folders inside data_dir)",
-            )
-        directory.mkdir(parents=True, exist_ok=True)
-    usage = disk.disk_usage(directory)
-    if usage is not None and usage.free_bytes < disk.MIN_FREE_BYTES:
-        raise OSError(
-            errno.ENOSPC,
-            f"disk full ({disk.format_bytes(usage.free_bytes)} free on {usage.volume})",
-        )
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc)
 
 
 @dataclass
@@ -312,7 +176,7 @@ class _Writer:
         targets: list[Path] = []
         for directory in directories:
             try:
-                _prepare_dir(directory, self.settings.data_dir)
+                prepare_dir(directory, self.settings.data_dir)
                 targets.append(directory / window.file_name)
             except OSError as exc:
                 result.failures[directory] = _reason(exc)
@@ -427,7 +291,7 @@ def _roll(
                 coverage * 100,
                 " (partial)" if record.partial else "",
             )
-        _save_record(cache, settings, window, record, today)
+        save_record(cache, settings, window.kind, window.day, record, today)
     return Outcome(window, record, written)
 
 
@@ -446,7 +310,7 @@ def _empty(
         # is all that is left of them, so it stays, and so does its record.
         return Outcome(window, previous)
     record = Record("empty", 0, 0.0, (), "", now_ms)
-    _save_record(writer.cache, writer.settings, window, record, today)
+    save_record(writer.cache, writer.settings, window.kind, window.day, record, today)
     return Outcome(window, record)
 
 
@@ -489,7 +353,7 @@ def _run(
     from luxlog.cache import Cache
 
     # Warnings only (see disk.JOBS): a full output folder fails on its own in
-    # _prepare_dir, the cache's volume is guarded by the flush.
+    # outputs.prepare_dir, the cache's volume is guarded by the flush.
     disk.watch(settings, "rollup")
     report = RollupReport(flushed=_flush_first(settings))
     if not settings.cache_path.exists():
@@ -502,18 +366,21 @@ def _run(
     with Cache.open(settings.cache_path, busy_timeout_sec=settings.timeout_sec) as cache:
         todo = windows(cache)
         writer = _Writer(cache, settings)
+        made: set[date] = set()
         for number, window in enumerate(todo):
             outcome = _roll(writer, window, force=not scheduled, now_ms=now_ms, today=today)
             report.outcomes.append(outcome)
             if scheduled and window.kind == "daily" and outcome.record.done and not outcome.skipped:
                 # The calendar day before this boundary is over: its row in the month
-                # summary (luxlog.stats), once per daily roll-up; never fails the run.
-                from luxlog.stats import after_daily_rollup
-
-                after_daily_rollup(settings, cache, window.day)
+                # summary and its report (luxlog.dayproducts); never fails the run.
+                after_daily_rollup(settings, cache, window.day, now_ms=now_ms)
+                made.add(window.day - timedelta(days=1))
             if progress is not None:
                 progress(number + 1, len(todo))
         if scheduled:
+            retry_failed(
+                settings, cache, now_ms=now_ms, lookback_days=lookback_days(settings), skip=made
+            )
             summary = {
                 "at_ms": now_ms,
                 "written": report.count("written"),
@@ -521,7 +388,7 @@ def _run(
                 "failed": report.count("failed"),
                 "flushed": report.flushed,
             }
-            with _cache_lock(settings):
+            with cache_lock(settings):
                 cache.set_state(LAST_DUE_KEY, json.dumps(summary, sort_keys=True))
     return report
 
@@ -540,7 +407,7 @@ def due(
     cached sample), so a container that was down for days writes exactly what it missed.
     """
     schedule = schedule_for(settings)
-    now = _now_ms() if now_ms is None else now_ms
+    now = clock.now_ms() if now_ms is None else now_ms
     now = _settle(schedule.boundary_ms(schedule.latest_day(now)), now, sleep)
 
     def pick(cache: Cache) -> list[Window]:
@@ -573,7 +440,7 @@ def resolve_days(
     the ``weekly_day`` dates for weekly. A window that has not ended yet is refused.
     """
     schedule = schedule_for(settings)
-    now = _now_ms() if now_ms is None else now_ms
+    now = clock.now_ms() if now_ms is None else now_ms
     latest = schedule.default_day(kind, now)
     if first is None and last is None:
         days = [day if day is not None else latest]
@@ -608,7 +475,7 @@ def write_days(
     """Write (or rewrite) the ``kind`` roll-ups ending on ``days``, whatever their record."""
     schedule = schedule_for(settings)
     windows = [schedule.window(kind, d) for d in days]
-    now = _now_ms() if now_ms is None else now_ms
+    now = clock.now_ms() if now_ms is None else now_ms
     if windows:
         now = _settle(max(w.end_ms for w in windows), now, sleep)
     return _run(settings, lambda cache: windows, scheduled=False, now_ms=now, progress=progress)

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from luxlog.rollup import DAY_MS, Schedule, Window
+from luxlog.windows import DAY_MS, Schedule, Window
 
 HOUR_MS = 3_600_000
 

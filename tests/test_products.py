@@ -21,16 +21,17 @@ import pytest
 from helpers import settings_in
 from typer.testing import CliRunner
 
-from luxlog import rollups
+from luxlog import products
 from luxlog.cache import Cache
 from luxlog.cli import app
 from luxlog.config import Settings
-from luxlog.csvout import AtomicFile, format_value, temp_path
+from luxlog.csvout import format_value
 from luxlog.heatpump import catalogue
-from luxlog.rollup import Schedule
+from luxlog.outputs import AtomicFile, temp_path
 from luxlog.sample import Sample
 from luxlog.simulator import HeatPumpModel, load_capture
 from luxlog.spool import Spool
+from luxlog.windows import Schedule
 
 HOST = "192.0.2.1:8889"
 CAPTURE = load_capture()
@@ -99,7 +100,7 @@ def test_due_after_days_of_downtime_writes_exactly_the_missing_files(tmp_path, l
     settings = settings_for(tmp_path, interval_sec=900)  # 15-minute polls: a small cache
     before = samples_between(ms(2025, 1, 1), ms(2025, 1, 3, 12), 900_000)
     fill(settings, before)
-    first = rollups.due(settings, now_ms=ms(2025, 1, 3, 8), sleep=no_sleep)
+    first = products.due(settings, now_ms=ms(2025, 1, 3, 8), sleep=no_sleep)
     csv_dir = settings.output_dirs[0]
     assert files_in(csv_dir) == [
         "2025-01-01_daily.csv",
@@ -109,7 +110,7 @@ def test_due_after_days_of_downtime_writes_exactly_the_missing_files(tmp_path, l
     assert first.count("written") == 3
     # 01:00-07:00 local of a 24-hour window: a quarter, written and marked partial.
     with Cache.open(settings.cache_path, readonly=True) as cache:
-        record = rollups.load_records(cache)["daily"][date(2025, 1, 1)]
+        record = products.load_records(cache)["daily"][date(2025, 1, 1)]
     assert (record.status, record.samples, record.coverage, record.partial) == (
         "written",
         24,
@@ -126,7 +127,7 @@ def test_due_after_days_of_downtime_writes_exactly_the_missing_files(tmp_path, l
         if sample.timestamp_ms >= ms(2025, 1, 9):
             spool.append(sample)
     logs.clear()
-    second = rollups.due(settings, now_ms=ms(2025, 1, 9, 9), sleep=no_sleep)
+    second = products.due(settings, now_ms=ms(2025, 1, 9, 9), sleep=no_sleep)
     assert second.flushed == 26  # 00:00-06:30 UTC, every 15 minutes
     assert [(o.window.kind, o.window.day.day, o.record.status) for o in second.outcomes] == [
         ("daily", 4, "written"),
@@ -157,11 +158,11 @@ def test_due_after_days_of_downtime_writes_exactly_the_missing_files(tmp_path, l
 
     # Nothing left: a third run writes nothing and warns about nothing.
     logs.clear()
-    third = rollups.due(settings, now_ms=ms(2025, 1, 9, 9, 5), sleep=no_sleep)
+    third = products.due(settings, now_ms=ms(2025, 1, 9, 9, 5), sleep=no_sleep)
     assert third.outcomes == []
     assert messages(logs, logging.WARNING) == []
     with Cache.open(settings.cache_path, readonly=True) as cache:
-        assert rollups.last_due(cache) == {
+        assert products.last_due(cache) == {
             "at_ms": ms(2025, 1, 9, 9, 5),
             "written": 0,
             "empty": 0,
@@ -173,7 +174,7 @@ def test_due_after_days_of_downtime_writes_exactly_the_missing_files(tmp_path, l
 def test_catch_up_is_bounded_by_retention(tmp_path):
     settings = settings_for(tmp_path, csv_retention_days=3)
     fill(settings, samples_between(ms(2025, 1, 1), ms(2025, 1, 10), 3_600_000))
-    report = rollups.due(settings, now_ms=ms(2025, 1, 10, 8), sleep=no_sleep)
+    report = products.due(settings, now_ms=ms(2025, 1, 10, 8), sleep=no_sleep)
     assert [o.window.day.day for o in report.outcomes if o.window.kind == "daily"] == [8, 9, 10]
 
 
@@ -183,7 +184,7 @@ def test_every_sample_lands_in_exactly_one_daily_file_on_dst_days(tmp_path):
     autumn = samples_between(ms(2025, 10, 24), ms(2025, 10, 29), 1_800_000)
     fill(settings, spring + autumn)
     days = [date(2025, 3, d) for d in range(29, 32)] + [date(2025, 10, d) for d in range(25, 28)]
-    report = rollups.write_days(settings, "daily", days, now_ms=ms(2026, 1, 1), sleep=no_sleep)
+    report = products.write_days(settings, "daily", days, now_ms=ms(2026, 1, 1), sleep=no_sleep)
     assert report.count("written") == 6
     csv_dir = settings.output_dirs[0]
     counts = {}
@@ -231,7 +232,7 @@ def test_a_failure_is_retried_once_in_the_same_run(tmp_path, logs, monkeypatch):
         real_init(self, target)
 
     monkeypatch.setattr(AtomicFile, "__init__", flaky)
-    report = rollups.write_days(
+    report = products.write_days(
         settings, "daily", [date(2025, 1, 2)], now_ms=ms(2025, 2, 1), sleep=no_sleep
     )
     assert report.count("written") == 1 and report.error() is None
@@ -249,7 +250,7 @@ def test_one_failing_folder_does_not_stop_the_others_and_is_retried_next_time(
     blocked.write_text("a file where a folder should be")
     settings = settings_for(tmp_path, output_dirs=(local, nas, blocked))
     fill(settings, samples_between(ms(2025, 1, 1), ms(2025, 1, 2, 6)))
-    report = rollups.due(settings, now_ms=ms(2025, 1, 2, 8), sleep=no_sleep)
+    report = products.due(settings, now_ms=ms(2025, 1, 2, 8), sleep=no_sleep)
     assert files_in(local) == ["2025-01-01_daily.csv", "2025-01-02_daily.csv"]
     assert not nas.exists()
     assert [o.record.status for o in report.outcomes] == ["failed", "failed"]
@@ -263,7 +264,7 @@ def test_one_failing_folder_does_not_stop_the_others_and_is_retried_next_time(
     # The share comes back; the blocked folder is still broken.
     nas.mkdir(parents=True)
     before = (local / "2025-01-02_daily.csv").stat()
-    report = rollups.due(settings, now_ms=ms(2025, 1, 2, 8, 5), sleep=no_sleep)
+    report = products.due(settings, now_ms=ms(2025, 1, 2, 8, 5), sleep=no_sleep)
     assert files_in(nas) == ["2025-01-01_daily.csv", "2025-01-02_daily.csv"]
     after = (local / "2025-01-02_daily.csv").stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
@@ -274,10 +275,10 @@ def test_one_failing_folder_does_not_stop_the_others_and_is_retried_next_time(
 
     blocked.unlink()
     blocked.mkdir()
-    report = rollups.due(settings, now_ms=ms(2025, 1, 2, 8, 10), sleep=no_sleep)
+    report = products.due(settings, now_ms=ms(2025, 1, 2, 8, 10), sleep=no_sleep)
     assert [o.record.status for o in report.outcomes] == ["written", "written"]
     assert report.outcomes[1].record.samples == 288
-    assert rollups.due(settings, now_ms=ms(2025, 1, 2, 8, 15), sleep=no_sleep).outcomes == []
+    assert products.due(settings, now_ms=ms(2025, 1, 2, 8, 15), sleep=no_sleep).outcomes == []
 
 
 def test_disk_full_in_one_folder_mid_write(tmp_path, monkeypatch):
@@ -292,7 +293,7 @@ def test_disk_full_in_one_folder_mid_write(tmp_path, monkeypatch):
         real_write(self, data)
 
     monkeypatch.setattr(AtomicFile, "write", write)
-    report = rollups.write_days(
+    report = products.write_days(
         settings, "daily", [date(2025, 1, 2)], now_ms=ms(2025, 2, 1), sleep=no_sleep
     )
     record = report.outcomes[0].record
@@ -315,7 +316,7 @@ def test_a_full_volume_fails_its_folder_before_writing(tmp_path, monkeypatch, lo
         return real_usage(path)
 
     monkeypatch.setattr(disk, "disk_usage", usage)
-    report = rollups.write_days(
+    report = products.write_days(
         settings, "daily", [date(2025, 1, 2)], now_ms=ms(2025, 2, 1), sleep=no_sleep
     )
     record = report.outcomes[0].record
@@ -330,7 +331,7 @@ def test_a_full_volume_fails_its_folder_before_writing(tmp_path, monkeypatch, lo
 def test_empty_window_warns_once_and_is_not_retried(tmp_path, logs):
     settings = settings_for(tmp_path)
     fill(settings, samples_between(ms(2025, 1, 1), ms(2025, 1, 1, 4)))
-    report = rollups.due(settings, now_ms=ms(2025, 1, 3, 8), sleep=no_sleep)
+    report = products.due(settings, now_ms=ms(2025, 1, 3, 8), sleep=no_sleep)
     assert [(o.window.day.day, o.record.status) for o in report.outcomes] == [
         (1, "written"),
         (2, "empty"),
@@ -339,19 +340,19 @@ def test_empty_window_warns_once_and_is_not_retried(tmp_path, logs):
     assert files_in(settings.output_dirs[0]) == ["2025-01-01_daily.csv"]
     warnings = messages(logs, logging.WARNING)
     assert len(warnings) == 2 and "no samples between 2025-01-01T07:00+01:00" in warnings[0]
-    assert rollups.due(settings, now_ms=ms(2025, 1, 3, 9), sleep=no_sleep).outcomes == []
+    assert products.due(settings, now_ms=ms(2025, 1, 3, 9), sleep=no_sleep).outcomes == []
 
 
 def test_rewriting_a_pruned_window_keeps_the_file_and_its_record(tmp_path, logs):
     settings = settings_for(tmp_path)
     fill(settings, samples_between(ms(2025, 1, 1, 6), ms(2025, 1, 2, 6)))
     now = ms(2025, 2, 1)
-    rollups.write_days(settings, "daily", [date(2025, 1, 2)], now_ms=now, sleep=no_sleep)
+    products.write_days(settings, "daily", [date(2025, 1, 2)], now_ms=now, sleep=no_sleep)
     target = settings.output_dirs[0] / "2025-01-02_daily.csv"
     content = target.read_bytes()
     with Cache.open(settings.cache_path) as cache:
         cache.delete_before(ms(2025, 1, 3))
-    report = rollups.write_days(settings, "daily", [date(2025, 1, 2)], now_ms=now)
+    report = products.write_days(settings, "daily", [date(2025, 1, 2)], now_ms=now)
     assert report.outcomes[0].record.status == "written"
     assert target.read_bytes() == content
     assert any("no samples" in m for m in messages(logs, logging.WARNING))
@@ -370,17 +371,17 @@ def test_cache_read_error_fails_the_window_and_the_run_goes_on(tmp_path, monkeyp
         return real_query(self, start_ms, end_ms)
 
     monkeypatch.setattr(Cache, "query", query)
-    report = rollups.due(settings, now_ms=ms(2025, 1, 3, 8), sleep=no_sleep)
+    report = products.due(settings, now_ms=ms(2025, 1, 3, 8), sleep=no_sleep)
     assert [o.record.status for o in report.outcomes] == ["failed", "written", "written"]
     assert report.outcomes[0].record.error == "cache is corrupt: chunk 1"
 
 
 def test_no_cache_yet_is_not_an_error(tmp_path, logs):
     settings = settings_for(tmp_path)
-    assert rollups.due(settings, now_ms=ms(2025, 1, 3, 8), sleep=no_sleep).outcomes == []
+    assert products.due(settings, now_ms=ms(2025, 1, 3, 8), sleep=no_sleep).outcomes == []
     assert not settings.cache_path.exists()
     assert any("no data yet" in m for m in messages(logs, logging.DEBUG))
-    report = rollups.write_days(
+    report = products.write_days(
         settings, "daily", [date(2025, 1, 2)], now_ms=ms(2025, 1, 3), sleep=no_sleep
     )
     assert report.outcomes == []
@@ -391,9 +392,9 @@ def test_due_waits_for_polls_finishing_at_the_boundary(tmp_path):
     settings = settings_for(tmp_path)
     boundary = ms(2025, 1, 2, 6)
     slept: list[float] = []
-    rollups.due(settings, now_ms=boundary + 1_500, sleep=slept.append)
+    products.due(settings, now_ms=boundary + 1_500, sleep=slept.append)
     assert slept == [3.5]
-    rollups.due(settings, now_ms=boundary + rollups.SETTLE_MS, sleep=no_sleep)
+    products.due(settings, now_ms=boundary + products.SETTLE_MS, sleep=no_sleep)
 
 
 # -- file content -----------------------------------------------------------------------------
@@ -407,7 +408,7 @@ def test_firmware_change_mid_window_gives_the_union_of_columns(tmp_path):
         for s in samples_between(ms(2025, 1, 1, 18), ms(2025, 1, 2, 6))
     ]
     fill(settings, old + new)
-    report = rollups.write_days(
+    report = products.write_days(
         settings, "daily", [date(2025, 1, 2)], now_ms=ms(2025, 2, 1), sleep=no_sleep
     )
     assert report.outcomes[0].record.samples == len(old) + len(new)
@@ -435,7 +436,7 @@ def test_selection_and_profile_from_settings(tmp_path, logs):
         timezone="UTC",
     )
     fill(settings, samples_between(ms(2025, 1, 1, 6, 50), ms(2025, 1, 1, 7)))
-    rollups.write_days(settings, "daily", [date(2025, 1, 1)], now_ms=ms(2025, 2, 1))
+    products.write_days(settings, "daily", [date(2025, 1, 1)], now_ms=ms(2025, 2, 1))
     data = (settings.output_dirs[0] / "2025-01-01_daily.csv").read_bytes()
     lines = data.split(b"\r\n")
     assert lines[0] == b"\xef\xbb\xbftimestamp;ID_WEB_Temperatur_TVL;ID_WEB_Temperatur_TA"
@@ -451,39 +452,39 @@ def test_records_survive_corrupt_or_foreign_state(tmp_path):
         cache.set_state("rollup.daily", "{not json")
         cache.set_state("rollup.weekly", json.dumps({"x": {}, "2025-01-06": {"status": "?"}}))
         cache.set_state("rollup.last_due", "[]")
-        assert rollups.load_records(cache) == {"daily": {}, "weekly": {}}
-        assert rollups.last_due(cache) is None
+        assert products.load_records(cache) == {"daily": {}, "weekly": {}}
+        assert products.last_due(cache) is None
         cache.set_state("rollup.last_due", "{bad")
-        assert rollups.last_due(cache) is None
-    assert rollups.Record.from_json({"status": "written", "samples": "x"}) is None
+        assert products.last_due(cache) is None
+    assert products.Record.from_json({"status": "written", "samples": "x"}) is None
 
 
 def test_old_records_are_dropped(tmp_path):
     settings = settings_for(tmp_path, cache_retention_days=10)
     fill(settings, samples_between(ms(2025, 1, 1), ms(2025, 1, 1, 1)))
-    rollups.write_days(settings, "daily", [date(2025, 1, 1)], now_ms=ms(2025, 1, 5))
+    products.write_days(settings, "daily", [date(2025, 1, 1)], now_ms=ms(2025, 1, 5))
     # 19 January: records older than 10 + 7 days (before 2 January) are dropped.
-    rollups.write_days(settings, "daily", [date(2025, 1, 2)], now_ms=ms(2025, 1, 19, 12))
+    products.write_days(settings, "daily", [date(2025, 1, 2)], now_ms=ms(2025, 1, 19, 12))
     with Cache.open(settings.cache_path, readonly=True) as cache:
-        assert list(rollups.load_records(cache)["daily"]) == [date(2025, 1, 2)]
+        assert list(products.load_records(cache)["daily"]) == [date(2025, 1, 2)]
 
 
 def test_resolve_days():
     settings = Settings(timezone="Europe/Berlin")
     now = ms(2025, 1, 15, 12)  # Wednesday
-    assert rollups.resolve_days(settings, "daily", now_ms=now) == [date(2025, 1, 15)]
-    assert rollups.resolve_days(settings, "weekly", now_ms=now) == [date(2025, 1, 13)]
-    assert rollups.resolve_days(
+    assert products.resolve_days(settings, "daily", now_ms=now) == [date(2025, 1, 15)]
+    assert products.resolve_days(settings, "weekly", now_ms=now) == [date(2025, 1, 13)]
+    assert products.resolve_days(
         settings, "daily", first=date(2025, 1, 13), last=date(2025, 1, 14), now_ms=now
     ) == [date(2025, 1, 13), date(2025, 1, 14)]
-    assert rollups.resolve_days(settings, "weekly", first=date(2024, 12, 31), now_ms=now) == [
+    assert products.resolve_days(settings, "weekly", first=date(2024, 12, 31), now_ms=now) == [
         date(2025, 1, 6),
         date(2025, 1, 13),
     ]
-    with pytest.raises(rollups.DateError, match="has not passed yet"):
-        rollups.resolve_days(settings, "daily", day=date(2025, 1, 16), now_ms=now)
-    with pytest.raises(rollups.DateError, match="no monday"):
-        rollups.resolve_days(
+    with pytest.raises(products.DateError, match="has not passed yet"):
+        products.resolve_days(settings, "daily", day=date(2025, 1, 16), now_ms=now)
+    with pytest.raises(products.DateError, match="no monday"):
+        products.resolve_days(
             settings, "weekly", first=date(2025, 1, 14), last=date(2025, 1, 15), now_ms=now
         )
 
