@@ -83,7 +83,7 @@ def rollup_health(
     records: Mapping[str, Mapping[date, Record]],
     last_run_ms: int | None,
 ) -> RollupHealth:
-    """Roll-up facts from the bookkeeping ``luxlog.rollups`` keeps (pure).
+    """Roll-up facts from the bookkeeping ``luxlog.products`` keeps (pure).
 
     A window is overdue when its boundary passed more than ``ROLLUP_OVERDUE_MS`` ago and
     it is neither written nor recorded empty; only windows ``rollup due`` would still
