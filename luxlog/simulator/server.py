@@ -111,6 +111,8 @@ class Simulator:
         self._connections = 0
         self._active = 0
         self._max_concurrent = 0
+        self._busy = 0  # connections mid-exchange (see max_busy)
+        self._max_busy = 0
         self._commands: Counter[int] = Counter()
         self._write_attempts = 0
 
@@ -139,6 +141,21 @@ class Simulator:
     def max_concurrent(self) -> int:
         """Most connections that were open at the same moment."""
         return self._max_concurrent
+
+    @property
+    def max_busy(self) -> int:
+        """Most connections mid-exchange at one moment: accepted or asked, reply not sent.
+
+        Unlike :attr:`max_concurrent` this does not count a connection whose client has
+        already read its last reply and hung up while this server has not yet seen the
+        EOF - so one client after another (a lock handed on) counts 1, on any machine.
+        """
+        return self._max_busy
+
+    def _set_busy(self, busy: bool) -> None:
+        with self._lock:
+            self._busy += 1 if busy else -1
+            self._max_busy = max(self._max_busy, self._busy)
 
     @property
     def commands(self) -> Counter[int]:
@@ -262,6 +279,8 @@ class Simulator:
                         self._connections += 1
                         self._active += 1
                         self._max_concurrent = max(self._max_concurrent, self._active)
+                        self._busy += 1  # until its first reply is sent
+                        self._max_busy = max(self._max_busy, self._busy)
                         self._open.add(conn)
                         thread = threading.Thread(
                             target=self._serve_connection,
@@ -289,11 +308,15 @@ class Simulator:
         seen: list[int] = []
         outcome = "closed by client"
         silent = self.fault == "hang"
+        busy = True  # counted busy by the accept loop
         try:
             while not self._stopping.is_set():
                 request = _recv_exact(conn, 8)
                 if request is None:
                     break
+                if not busy:
+                    busy = True
+                    self._set_busy(True)
                 command, argument = decode_request(request)
                 seen.append(command)
                 with self._lock:
@@ -318,6 +341,8 @@ class Simulator:
                 if not self._send_reply(conn, command, reply, rng, len(seen) - 1 + index):
                     outcome = f"fault {self.fault}: closed mid-array"
                     break
+                busy = False
+                self._set_busy(False)
                 if self.fault == "short-length":
                     silent = True  # the client now waits for values that never come
         except OSError as exc:
@@ -336,6 +361,7 @@ class Simulator:
             # Last, so that a test seeing active == 0 also sees the log line.
             with self._lock:
                 self._active -= 1
+                self._busy -= 1 if busy else 0
                 self._handlers.discard(threading.current_thread())
 
     def _send_reply(
