@@ -140,7 +140,11 @@ def _int_vector(record: dict[str, object], key: str) -> tuple[int, ...]:
         raise BadLine(f"'{key}' is not a list of 32-bit integers")
     if len(values) > MAX_VALUES:
         raise BadLine(f"'{key}' has {len(values)} values, more than the wire limit {MAX_VALUES}")
-    if not all(type(v) is int and -(2**31) <= v < 2**31 for v in values):
+    # C-level checks (a set of types, min and max) instead of a generator over ~1,300
+    # values: this runs for every line a flush reads.
+    if values and (
+        set(map(type, values)) != {int} or min(values) < -(2**31) or max(values) >= 2**31
+    ):
         raise BadLine(f"'{key}' is not a list of 32-bit integers")
     return tuple(values)
 
