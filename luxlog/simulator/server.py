@@ -13,6 +13,7 @@ import selectors
 import socket
 import struct
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from types import TracebackType
@@ -111,8 +112,8 @@ class Simulator:
         self._connections = 0
         self._active = 0
         self._max_concurrent = 0
-        self._busy = 0  # connections mid-exchange (see max_busy)
-        self._max_busy = 0
+        # Per connection: (first request received, last reply begun), monotonic seconds.
+        self._exchanges: dict[int, list[float]] = {}
         self._commands: Counter[int] = Counter()
         self._write_attempts = 0
 
@@ -144,18 +145,31 @@ class Simulator:
 
     @property
     def max_busy(self) -> int:
-        """Most connections mid-exchange at one moment: accepted or asked, reply not sent.
+        """Most connections whose exchanges overlapped in time.
 
-        Unlike :attr:`max_concurrent` this does not count a connection whose client has
-        already read its last reply and hung up while this server has not yet seen the
-        EOF - so one client after another (a lock handed on) counts 1, on any machine.
+        A connection's exchange runs from its first request to the start of its last
+        reply. Unlike :attr:`max_concurrent` (open sockets) this ignores a connection
+        whose client has read its last reply and hung up while this server has not yet
+        seen the EOF. The two instants are taken so that thread scheduling can only
+        shorten an interval (the request time after it arrived, the reply time before
+        it goes out): one client after another - a lock handed on - counts 1 on any
+        machine, while clients talking at once count more.
         """
-        return self._max_busy
-
-    def _set_busy(self, busy: bool) -> None:
         with self._lock:
-            self._busy += 1 if busy else -1
-            self._max_busy = max(self._max_busy, self._busy)
+            intervals = [(a, b) for a, b in self._exchanges.values() if b >= a]
+        events = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals])
+        most = current = 0
+        for _, step in events:  # an end sorts before a start at the same instant
+            current += step
+            most = max(most, current)
+        return most
+
+    def _note_exchange(self, index: int, *, reply: bool) -> None:
+        now = time.monotonic()
+        with self._lock:
+            interval = self._exchanges.setdefault(index, [now, now - 1.0])
+            if reply:
+                interval[1] = now
 
     @property
     def commands(self) -> Counter[int]:
@@ -279,8 +293,6 @@ class Simulator:
                         self._connections += 1
                         self._active += 1
                         self._max_concurrent = max(self._max_concurrent, self._active)
-                        self._busy += 1  # until its first reply is sent
-                        self._max_busy = max(self._max_busy, self._busy)
                         self._open.add(conn)
                         thread = threading.Thread(
                             target=self._serve_connection,
@@ -308,15 +320,12 @@ class Simulator:
         seen: list[int] = []
         outcome = "closed by client"
         silent = self.fault == "hang"
-        busy = True  # counted busy by the accept loop
         try:
             while not self._stopping.is_set():
                 request = _recv_exact(conn, 8)
                 if request is None:
                     break
-                if not busy:
-                    busy = True
-                    self._set_busy(True)
+                self._note_exchange(index, reply=False)
                 command, argument = decode_request(request)
                 seen.append(command)
                 with self._lock:
@@ -338,11 +347,10 @@ class Simulator:
                 if silent:
                     continue
                 reply = self._reply(command)
+                self._note_exchange(index, reply=True)
                 if not self._send_reply(conn, command, reply, rng, len(seen) - 1 + index):
                     outcome = f"fault {self.fault}: closed mid-array"
                     break
-                busy = False
-                self._set_busy(False)
                 if self.fault == "short-length":
                     silent = True  # the client now waits for values that never come
         except OSError as exc:
@@ -361,7 +369,6 @@ class Simulator:
             # Last, so that a test seeing active == 0 also sees the log line.
             with self._lock:
                 self._active -= 1
-                self._busy -= 1 if busy else 0
                 self._handlers.discard(threading.current_thread())
 
     def _send_reply(
