@@ -39,6 +39,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from luxlog.config import Settings
+from luxlog.durable import fsync_path
 from luxlog.errors import CacheDamaged, StorageError
 from luxlog.locks import backup_lock_path, hold
 from luxlog.sample import Sample
@@ -61,14 +62,6 @@ def backups_dir(settings: Settings) -> Path:
 def retained_dir(settings: Settings) -> Path:
     """Where flushed spool segments wait, compressed, for a backup to cover them."""
     return settings.spool_dir / RETAINED_DIR
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- retained segments -------------------------------------------------------------------
@@ -95,7 +88,7 @@ def retain_segment(settings: Settings, segment: Path) -> Path:
             raw.flush()
             os.fsync(raw.fileno())
         temp.replace(target)
-        _fsync_dir(directory)
+        fsync_path(directory)
     except OSError as exc:
         with suppress(OSError):
             temp.unlink()
@@ -307,7 +300,7 @@ def backup(settings: Settings, *, now_ms: int) -> BackupResult:
                 samples = copy.stats().samples
             target = directory / name
             temp.replace(target)
-            _fsync_dir(directory)
+            fsync_path(directory)
         except BaseException:
             with suppress(OSError):
                 temp.unlink()
@@ -319,7 +312,7 @@ def backup(settings: Settings, *, now_ms: int) -> BackupResult:
                 log.warning("cannot delete covered segment %s: %s", segment, exc.strerror)
         if covered:
             with suppress(OSError):
-                _fsync_dir(covered[0].parent)
+                fsync_path(covered[0].parent)
         size = target.stat().st_size
         rotated = rotate(settings, protect=target)
     seconds = time.perf_counter() - began

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from luxlog.durable import fsync_dir_if_possible
+
 if TYPE_CHECKING:
     from luxlog.config import Settings
 
@@ -84,19 +86,6 @@ def temp_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.tmp")
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable; best effort, since some NAS file systems refuse it."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class AtomicFile:
     """A file that appears at ``target`` whole on :meth:`commit`, or not at all.
 
@@ -128,7 +117,7 @@ class AtomicFile:
         finally:
             os.close(fd)
         self.temp.replace(self.target)
-        _fsync_dir(self.target.parent)
+        fsync_dir_if_possible(self.target.parent)
 
     def abort(self) -> None:
         """Close and delete the temp file; the target is untouched. Never raises."""

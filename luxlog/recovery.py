@@ -27,7 +27,6 @@ the set-aside file and the backups again.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterator
 from contextlib import suppress
@@ -36,6 +35,7 @@ from pathlib import Path
 
 from luxlog import backup
 from luxlog.config import Settings
+from luxlog.durable import fsync_path
 from luxlog.errors import CacheDamaged, StorageError
 from luxlog.locks import backup_lock_path, cache_lock_path, hold
 from luxlog.sample import Sample
@@ -188,14 +188,6 @@ def _set_aside(cache_path: Path, now_ms: int) -> Path | None:
     return target
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def restore(settings: Settings, *, now_ms: int) -> RestoreResult:
     """Rebuild the cache from backups, retained segments and the damaged file.
 
@@ -286,10 +278,10 @@ def restore(settings: Settings, *, now_ms: int) -> RestoreResult:
                 )
             result.samples = new.stats().samples
         try:
-            _fsync(temp)
+            fsync_path(temp)
             result.set_aside = _set_aside(path, now_ms)
             temp.replace(path)
-            _fsync(path.parent)
+            fsync_path(path.parent)
         except OSError as exc:
             raise StorageError(f"cannot put the rebuilt cache in place: {exc.strerror}") from exc
     result.seconds = time.perf_counter() - began

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from luxlog.clock import now_ms as now_ms_clock
+from luxlog.durable import fsync_path
 from luxlog.errors import StorageError
 from luxlog.heatpump.protocol import MAX_VALUES, MIN_CALCULATIONS, MIN_PARAMETERS
 from luxlog.sample import Sample
@@ -231,15 +232,6 @@ def _lines(handle: BinaryIO) -> Iterator[tuple[bytes, int]]:
         yield raw, length
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename or a new file in ``directory`` survive a power cut."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def append_line(path: Path, line: bytes) -> None:
     """Append one complete line with a single write + fsync; see the module docstring.
 
@@ -265,7 +257,7 @@ def append_line(path: Path, line: bytes) -> None:
     finally:
         os.close(fd)
     if size == 0:
-        _fsync_dir(path.parent)
+        fsync_path(path.parent)
 
 
 @dataclass
@@ -328,7 +320,7 @@ class _QuarantineFile:
             os.fsync(handle.fileno())
             handle.close()
             self.temp.replace(self.target)
-            _fsync_dir(self.target.parent)
+            fsync_path(self.target.parent)
         except OSError as exc:
             raise StorageError(
                 f"cannot write quarantine file {self.target}: {exc.strerror}"
@@ -377,7 +369,7 @@ class Spool:
                 handle.flush()
                 os.fsync(handle.fileno())
             temp.replace(target)
-            _fsync_dir(self.directory)
+            fsync_path(self.directory)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 temp.unlink(missing_ok=True)
@@ -405,7 +397,7 @@ class Spool:
                 target = self.directory / f"{SEGMENT_PREFIX}{stamp:015d}.jsonl"
             try:
                 current.rename(target)
-                _fsync_dir(self.directory)
+                fsync_path(self.directory)
             except OSError as exc:
                 raise StorageError(f"cannot rotate spool file {current}: {exc.strerror}") from exc
         return self.segments()
@@ -465,6 +457,6 @@ class Spool:
         """Delete a segment once the cache has committed its samples."""
         try:
             segment.unlink(missing_ok=True)
-            _fsync_dir(self.directory)
+            fsync_path(self.directory)
         except OSError as exc:
             raise StorageError(f"cannot delete spool segment {segment}: {exc.strerror}") from exc
