@@ -20,10 +20,12 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from luxlog.errors import StorageError
 from luxlog.logs import get_logger
+
+# typing itself is not imported at run time: it costs ~3 ms of every cron poll.
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from luxlog.config import Settings

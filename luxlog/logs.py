@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+
+# typing itself is not imported at run time: it costs ~3 ms of every cron poll.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # logging's level numbers, so that a deferred set-up can filter without importing it.
 DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40

@@ -154,6 +154,9 @@ def test_env_lists_and_paths(tmp_path):
         ("csv_time", "24:00", "csv_time: must be a time of day HH:MM"),
         ("csv_time", "07:60", "csv_time: must be a time of day HH:MM"),
         ("timezone", "Mars/Olympus", "timezone: unknown time zone"),
+        # Files beside the zones that are not zones, and a path out of the zone folder.
+        ("timezone", "zone.tab", "timezone: unknown time zone"),
+        ("timezone", "Europe/../../../etc/passwd", "timezone: unknown time zone"),
         ("csv_retention_days", "-1", "csv_retention_days: must be 0..36500"),
         ("cache_retention_days", "36501", "cache_retention_days: must be 0..36500"),
         ("disk_max_percent", "100", "disk_max_percent: must be 1..99"),

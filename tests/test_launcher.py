@@ -59,7 +59,7 @@ def run(argv, env):
         f"    main({argv!r})\n"
         "finally:\n"
         "    print(sorted(m for m in ('typer', 'click', 'rich', 'sqlite3', 'yaml', "
-        "'filelock', 'logging') if m in sys.modules))\n"
+        "'filelock', 'logging', 'zoneinfo', 'typing') if m in sys.modules))\n"
     )
     return subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=8
