@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,14 +104,23 @@ def roomy(path: Path) -> Usage:
     return Usage("/", 100_000_000_000, 40_000_000_000, 60_000_000_000)
 
 
-@pytest.fixture
-def healthy(tmp_path):
-    """Three days at 30 s in the cache, the last two minutes in the spool, roll-ups done."""
-    settings = make_settings(tmp_path)
+@pytest.fixture(scope="module")
+def healthy_template(tmp_path_factory):
+    """Built once per module: 8,640 samples cost ~0.4 s to encode, a copy milliseconds."""
+    root = tmp_path_factory.mktemp("healthy")
+    settings = make_settings(root)
     fill_cache(settings, every_30s(NOW - 3 * DAY_MS, NOW - 120_000))
     write_spool(settings.spool_dir / "current.jsonl", every_30s(NOW - 120_000, NOW - 10_000))
     mark_rollups(settings)
-    return settings
+    return root / "data"
+
+
+@pytest.fixture
+def healthy(tmp_path, healthy_template):
+    """Three days at 30 s in the cache, the last two minutes in the spool, roll-ups done:
+    real files, each test with a copy of its own."""
+    shutil.copytree(healthy_template, tmp_path / "data")
+    return make_settings(tmp_path)
 
 
 def report_for(settings: Settings, **kwargs):
