@@ -24,6 +24,27 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     # Without a config file the data goes to the per-user data folder: keep it in here.
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    _reset_luxlog_logging()
+
+
+def _reset_luxlog_logging() -> None:
+    """Undo what an earlier in-process command did to the "luxlog" logger.
+
+    ``logs.setup`` (run by every CLI command) gives it a stderr handler and stops it
+    propagating; left like that, a later test's ``caplog`` (which listens at the root)
+    would see nothing, depending on which tests ran before it in the same worker.
+    """
+    import logging
+
+    from luxlog import logs
+
+    logger = logging.getLogger("luxlog")
+    for handler in list(logger.handlers):
+        if getattr(handler, "_luxlog", False):
+            logger.removeHandler(handler)
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
+    logs.forget_deferred()
 
 
 @pytest.fixture
