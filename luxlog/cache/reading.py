@@ -28,6 +28,22 @@ from luxlog.errors import StorageError
 from luxlog.sample import Sample
 
 
+def _hours(chunks: list[_Chunk]) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` slices of ``chunks`` (in time order) that share a clock hour.
+
+    An hour is one chunk, rarely more (a host or firmware change within it); readers
+    merge those by timestamp. Different hours never overlap.
+    """
+    index = 0
+    while index < len(chunks):
+        end = index + 1
+        bucket = codec.bucket_of(chunks[index].first_ms)
+        while end < len(chunks) and codec.bucket_of(chunks[end].first_ms) == bucket:
+            end += 1
+        yield index, end
+        index = end
+
+
 class CacheReader(CacheConnection):
     """The reading half of :class:`~luxlog.cache.Cache`; changes nothing in the file."""
 
@@ -134,14 +150,7 @@ class CacheReader(CacheConnection):
         end_ms: int,
         registers: Registers | None = None,
     ) -> Iterator[Sample]:
-        index = 0
-        while index < len(chunks):
-            # Chunks of one hour (rarely more than one: a host or firmware change) are
-            # merged by timestamp; different hours never overlap.
-            end = index + 1
-            bucket = codec.bucket_of(chunks[index].first_ms)
-            while end < len(chunks) and codec.bucket_of(chunks[end].first_ms) == bucket:
-                end += 1
+        for index, end in _hours(chunks):
             with self._guard():
                 if end - index == 1:
                     hour = list(self._samples(chunks[index], start_ms, end_ms, registers))
@@ -154,7 +163,6 @@ class CacheReader(CacheConnection):
                     )
                     hour = [s for s in hour if start_ms <= s.timestamp_ms < end_ms]
             yield from hour
-            index = end
 
     def frames(self, start_ms: int, end_ms: int) -> Iterator[Frame]:
         """Samples with ``start_ms <= timestamp_ms < end_ms`` as column-wise frames, in
@@ -165,12 +173,7 @@ class CacheReader(CacheConnection):
         """
         with self._guard():
             chunks = self._chunks(start_ms, end_ms)
-        index = 0
-        while index < len(chunks):
-            end = index + 1
-            bucket = codec.bucket_of(chunks[index].first_ms)
-            while end < len(chunks) and codec.bucket_of(chunks[end].first_ms) == bucket:
-                end += 1
+        for index, end in _hours(chunks):
             with self._guard():
                 if end - index == 1:
                     frame = self._frame(chunks[index], start_ms, end_ms)
@@ -196,7 +199,6 @@ class CacheReader(CacheConnection):
                         for s in hour
                     ]
             yield from frames
-            index = end
 
     def _frame(self, chunk: _Chunk, start_ms: int, end_ms: int) -> Frame | None:
         row = self._connection.execute(
