@@ -19,12 +19,11 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from storage import DAY_MS, START_MS, trace
+from storage import DAY_MS, START_MS, fill_days, trace
 
 from luxlog import backup
 from luxlog.cache import Cache
@@ -34,19 +33,6 @@ from luxlog.flush import flush
 from luxlog.recovery import check, restore
 from luxlog.simulator import DEFAULT_CAPTURE, HeatPumpModel, load_capture
 from luxlog.spool import Spool
-
-
-def build(path: Path, model: HeatPumpModel, days: int, seed: int) -> float:
-    began = time.perf_counter()
-    with Cache.open(path) as cache:
-        for day in range(days):
-            cache.add_many(trace(model, day, seed=seed))
-            if sys.stderr.isatty():
-                print(f"\r  building {days}-day cache: day {day + 1}", end="", file=sys.stderr)
-        cache.checkpoint()
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
-    return time.perf_counter() - began
 
 
 def damage(path: Path) -> None:
@@ -70,7 +56,7 @@ def main() -> None:
             data_dir=data, cache_path=data / "cache.sqlite3", spool_dir=data / "spool"
         )
         data.mkdir(parents=True, exist_ok=True)
-        build_sec = build(settings.cache_path, model, args.days, args.seed)
+        build_sec = fill_days(settings.cache_path, model, args.days, args.seed)
         cache_size = settings.cache_path.stat().st_size
         now_ms = START_MS + (args.days + 1) * DAY_MS
 

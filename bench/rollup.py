@@ -27,9 +27,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from storage import START_MS, trace
+from storage import START_MS, fill_days
 
-from luxlog.cache import Cache
 from luxlog.simulator import DEFAULT_CAPTURE, HeatPumpModel, load_capture
 
 ZONE = "Europe/Berlin"
@@ -37,16 +36,7 @@ ZONE = "Europe/Berlin"
 
 def build(path: Path, days: int, capture: str, seed: int) -> None:
     model = HeatPumpModel(load_capture(capture), seed=seed, start_ms=START_MS)
-    began = time.perf_counter()
-    with Cache.open(path) as cache:
-        for day in range(days):
-            cache.add_many(trace(model, day, seed=seed))
-            if sys.stderr.isatty():
-                print(f"\r  building {days}-day cache: day {day + 1}", end="", file=sys.stderr)
-        cache.checkpoint()
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
-    print(f"built {days}-day cache in {time.perf_counter() - began:.0f} s")
+    print(f"built {days}-day cache in {fill_days(path, model, days, seed):.0f} s")
 
 
 # The baseline: the straightforward way to write the same daily file - every value of

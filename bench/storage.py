@@ -75,6 +75,21 @@ def trace(model: HeatPumpModel, day: int, *, seed: int, noise: bool = False) -> 
     return samples
 
 
+def fill_days(path: Path, model: HeatPumpModel, days: int, seed: int) -> float:
+    """Fill a cache with ``days`` days of :func:`trace` through ``Cache.add_many``;
+    return the seconds it took (the long caches of the other benchmarks)."""
+    began = time.perf_counter()
+    with Cache.open(path) as cache:
+        for day in range(days):
+            cache.add_many(trace(model, day, seed=seed))
+            if sys.stderr.isatty():
+                print(f"\r  building {days}-day cache: day {day + 1}", end="", file=sys.stderr)
+        cache.checkpoint()
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    return time.perf_counter() - began
+
+
 def timed(action: Callable[[], object]) -> tuple[float, object]:
     began = time.perf_counter()
     result = action()
