@@ -237,6 +237,28 @@ def test_projection_across_a_firmware_change_and_two_hosts(path: Path) -> None:
     }
 
 
+def test_projection_of_columns_that_stay_change_and_come_back(path: Path) -> None:
+    # The projected reader sets constant columns once per chunk and reuses a vector while
+    # the projected values repeat: runs, a change, a return to an earlier value, a column
+    # constant in one hour and moving in the next, and an hour where nothing wanted moves.
+    moving = [1, 1, 1, 2, 2, 1, 1, 3] * 15  # 120 samples: one hour at 30 s
+    samples = []
+    for i in range(360):  # three hours
+        calc = list(range(100, 130))
+        calc[5] = moving[i % len(moving)] if i < 240 else 9
+        calc[7] = 4 if i < 120 else i
+        params = [0] * 40
+        params[3] = 1 if i < 200 else 0
+        samples.append(Sample(START + i * 30_000, HOST, tuple(calc), tuple(params)))
+    wanted = Registers.of([5, 7, 29], [3, 39])
+    with Cache.open(path) as cache:
+        cache.add_many(samples)
+        got = list(cache.query(START, START + 3 * HOUR, registers=wanted))
+        late = list(cache.query(START + 2 * HOUR + 45 * 60_000, START + 3 * HOUR, registers=wanted))
+    assert got == [projected_view(s, wanted) for s in samples]
+    assert late == [projected_view(s, wanted) for s in samples[-30:]]
+
+
 def test_decoding_a_column_outside_the_chunk_is_refused() -> None:
     blob = codec.encode_values([(1, 2, 3), (1, 5, 3)], (0, 0, 0))
     assert codec.decode_columns(blob, 2, 3, (0, 0, 0), [1, 2]) == [[2, 5], [3, 3]]
