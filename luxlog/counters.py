@@ -276,6 +276,7 @@ class Accumulator:
         self.samples = 0
         self.temperatures = [MinMeanMax() for _ in TEMPERATURES]
         self.counters = {spec.column: CounterSum() for spec in COUNTERS}
+        self.counter_sums = list(self.counters.values())  # the same, by position
         self.unattributed_gap: tuple[int, int] | None = None
         self.evu_ms = 0
         self.evu_known = False
@@ -329,11 +330,16 @@ class Layer:
     def __init__(self, periods: Sequence[Period], now_ms: int | None) -> None:
         self.accumulators = [Accumulator(p, now_ms=now_ms) for p in periods]
         self._starts = [p.start_ms for p in periods]
+        self._last: Accumulator | None = None  # samples come in time order: mostly this
 
     def at(self, t: int) -> Accumulator | None:
+        last = self._last
+        if last is not None and last.start <= t < last.end:
+            return last
         i = bisect_right(self._starts, t) - 1
         if i >= 0 and t < self.accumulators[i].end:
-            return self.accumulators[i]
+            self._last = self.accumulators[i]
+            return self._last
         return None
 
     def overlapping(self, a: int, b: int) -> Iterator[Accumulator]:

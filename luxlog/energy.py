@@ -190,9 +190,11 @@ class Tracker:
         """Account one step to each period in ``periods`` (None: outside all)."""
         targets = [p for p in periods if p is not None]
         heat = step.heat
-        for period in targets:
-            if heat is not None and _attributed(heat[0], step.end, period.start):
-                period.energy.heat_ms += step.end - heat[0]
+        if heat is not None:
+            span = step.end - heat[0]
+            for period in targets:
+                if heat[0] >= period.start or span <= BRIDGE_MS:  # _attributed(), inline
+                    period.energy.heat_ms += span
         counters = step.counters
         if counters is None:
             self._power_only(step, targets)

@@ -145,8 +145,11 @@ SMARTGRID_STATES: dict[tuple[int, int], SmartGridState] = {
 }
 
 
+_NOT_AVAILABLE = 2147483647  # the controller's "no value" (catalogue.NOT_AVAILABLE)
+
+
 def _at(vector: tuple[int, ...], index: int) -> int | None:
-    if index < len(vector) and vector[index] != 2147483647:
+    if index < len(vector) and vector[index] != _NOT_AVAILABLE:
         return vector[index]
     return None
 
@@ -170,8 +173,11 @@ def utility_lock(calculations: tuple[int, ...], parameters: tuple[int, ...]) -> 
     SmartGrid (parameter 1030 = 1) the same input is one bit of a two-input state and
     only "EVU 1, EVU2 0" is a lock; reading EVU alone counted every normal hour.
     """
-    if _at(parameters, P_SMARTGRID) == 1:
+    # Read for every sample of a year's statistics, hence no helper calls on the way.
+    if len(parameters) > P_SMARTGRID and parameters[P_SMARTGRID] == 1:
         state = smartgrid_state(calculations, parameters)
         return None if state is None else state == "locked"
-    evu = _at(calculations, C_EVU_IN)
-    return None if evu is None else evu == 0
+    if len(calculations) <= C_EVU_IN:
+        return None
+    evu = calculations[C_EVU_IN]
+    return None if evu == _NOT_AVAILABLE else evu == 0

@@ -41,6 +41,7 @@ running sums, so a season (~700,000 samples) needs no more memory than a day.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -57,10 +58,12 @@ from luxlog.counters import (
     MODE_EVU,
     MODE_HEATING,
     MODE_HOT_WATER,
+    NOT_AVAILABLE,
     TEMPERATURES,
     Accumulator,
     CounterSpec,
     Layer,
+    MinMeanMax,
     Number,
     PeriodStats,
     Problem,
@@ -69,7 +72,6 @@ from luxlog.counters import (
     registers_read,
     temperature_converter,
     unit_scale,
-    value_at,
 )
 from luxlog.energy import Step, Tracker
 from luxlog.periods import HOUR_MS, Calendar, Period, PeriodKind
@@ -85,11 +87,45 @@ if TYPE_CHECKING:
     from luxlog.config import Settings
 
 
+def _position(column: str) -> int:
+    return next(i for i, spec in enumerate(COUNTERS) if spec.column == column)
+
+
+# Positions in COUNTERS of the counters the energy balance pairs up.
+_COMPRESSOR_HOURS = _position("compressor_hours")
+_HEATING_HOURS = _position("heating_hours")
+_HOT_WATER_HOURS = _position("hot_water_hours")
+_HEAT_HEATING = _position("heat_heating_kwh")
+_HEAT_HOT_WATER = _position("heat_hot_water_kwh")
+_ELECTRICITY_HEATING = _position("electricity_heating_kwh")
+_ELECTRICITY_HOT_WATER = _position("electricity_hot_water_kwh")
+
+
+class _OutdoorByDay:
+    """The outdoor temperature of each day, for degree days (nothing else of a day)."""
+
+    def __init__(self, days: Sequence[Period]) -> None:
+        self.days = days
+        self._starts = [day.start_ms for day in days]
+        self._totals = [MinMeanMax() for _ in days]
+
+    def add(self, t: int, outdoor_c: float) -> None:
+        i = bisect_right(self._starts, t) - 1
+        if i >= 0 and t < self.days[i].end_ms:
+            self._totals[i].add(outdoor_c)
+
+    def degree_days(self) -> list[float | None]:
+        """Per day, as a day row has them: from the mean rounded to a tenth, rounded."""
+        return [_degree_days(total.result()[1]) for total in self._totals]
+
+
 class Summariser:
     """Feeds samples to the periods of one or more layers and turns sums into rows.
 
     ``interval_sec`` is the poll interval (expected samples, gaps, how long a sample
     stands for across a gap); ``now_ms`` cuts periods that are not over yet.
+    ``degree_days`` are days whose mean outdoor temperature is kept (and nothing else),
+    for the degree days of longer periods: a whole layer of day rows cost as much again.
     """
 
     def __init__(
@@ -99,6 +135,7 @@ class Summariser:
         calendar: Calendar,
         interval_sec: int,
         now_ms: int | None = None,
+        degree_days: Sequence[Period] | None = None,
     ) -> None:
         self.calendar = calendar
         self.interval_ms = interval_sec * 1000
@@ -106,9 +143,31 @@ class Summariser:
         self.now_ms = now_ms
         self.layers = [Layer(periods, now_ms) for periods in layers]
         self._units = {spec.column: Unit.of(spec) for spec in COUNTERS}
+        # What the per-sample loop needs of each counter, looked up once (a year of
+        # statistics is ~1 million samples times eight counters).
+        self._counter_plan = [
+            (
+                position,
+                spec,
+                spec.kind == "calc",
+                spec.index,
+                self._units[spec.column].per_raw,
+                spec.max_per_hour,
+                spec.slack,
+            )
+            for position, spec in enumerate(COUNTERS)
+        ]
+        self._per_raw = [self._units[spec.column].per_raw for spec in COUNTERS]
         self._temperature_convert = [temperature_converter(index) for _, index in TEMPERATURES]
+        # Raw integer -> converted temperature, per register: a house sees a few hundred
+        # distinct tenths of a degree, so a dict lookup replaces most conversions.
+        self._temperature_memo: list[dict[int, float | int | None]] = [{} for _ in TEMPERATURES]
+        self._temperature_at = [index for _, index in TEMPERATURES]
+        self._outdoor = _OutdoorByDay(degree_days) if degree_days is not None else None
         self._watts_per_raw = unit_scale("calc", C_POWER_INPUT)[0]
-        self._last_valid: dict[str, tuple[int, int]] = {}
+        # Each counter's last valid sample (time, raw value), by position in COUNTERS.
+        self._last_t: list[int | None] = [None] * len(COUNTERS)
+        self._last_v: list[int] = [0] * len(COUNTERS)
         self._prev_t: int | None = None
         self._prev_state: tuple[bool | None, float | None, int | None] = (None, None, None)
         self._prev_defrost: bool | None = None
@@ -142,10 +201,15 @@ class Summariser:
                     acc.add_gap(prev_t, t)
 
         here = [layer.at(t) for layer in self.layers]
-        steps = self._counters(sample, t, here)
+        targets = [target for target in here if target is not None]
+        steps = self._counters(sample, t, targets)
 
-        mode = value_at(calc, C_MODE)
-        valve = value_at(calc, C_DEFROST_VALVE)
+        n_calc = len(calc)
+        # value_at(), written out: three calls per sample add up over a year.
+        mode = calc[C_MODE] if n_calc > C_MODE else None
+        mode = None if mode == NOT_AVAILABLE else mode
+        valve = calc[C_DEFROST_VALVE] if n_calc > C_DEFROST_VALVE else None
+        valve = None if valve == NOT_AVAILABLE else valve
         defrost: bool | None = None
         if mode is not None or valve is not None:
             defrost = mode == MODE_DEFROST or valve == 1
@@ -153,88 +217,132 @@ class Summariser:
         evu: bool | None = None
         if lock is not None or mode is not None:
             evu = bool(lock) or mode == MODE_EVU
-        power = value_at(calc, C_POWER_INPUT)
+        power = calc[C_POWER_INPUT] if n_calc > C_POWER_INPUT else None
+        power = None if power == NOT_AVAILABLE else power
         watts: float | None = None
         if power is not None:
             watts = power * self._watts_per_raw
             if not 0 <= watts <= MAX_POWER_KW * 1000:
                 watts = None
 
-        temperatures = [
-            convert(calc[index]) if index < len(calc) else None
-            for convert, (_, index) in zip(self._temperature_convert, TEMPERATURES, strict=True)
-        ]
-        for target in here:
-            if target is None:
+        temperatures: list[float | None] = []
+        for index, memo, convert in zip(
+            self._temperature_at, self._temperature_memo, self._temperature_convert, strict=True
+        ):
+            if index >= n_calc:
+                temperatures.append(None)
                 continue
+            raw = calc[index]
+            if raw in memo:
+                converted = memo[raw]
+            else:
+                converted = memo[raw] = convert(raw)
+            temperatures.append(None if converted is None else float(converted))
+        if self._outdoor is not None and temperatures[0] is not None:
+            self._outdoor.add(t, temperatures[0])
+        for target in targets:
             target.samples += 1
             for total, value in zip(target.temperatures, temperatures, strict=True):
-                if value is not None:
-                    total.add(float(value))
+                if value is not None:  # MinMeanMax.add, written out: it runs per sample
+                    total.count += 1
+                    total.total += value
+                    if value < total.low:
+                        total.low = value
+                    if value > total.high:
+                        total.high = value
             if defrost is not None:
                 target.defrost_known = True
                 if defrost and self._prev_defrost is False:
                     target.defrosts += 1
             if evu is not None:
                 target.evu_known = True
-        self._energy.add(self._energy_step(steps, prev_t, t), here)
+        self._energy.add(self._energy_step(steps, prev_t, t), targets)
         self._prev_defrost = defrost
         self._prev_t = t
         self._prev_state = (evu, watts, mode)
 
     def _counters(
-        self, sample: Sample, t: int, here: list[Accumulator | None]
-    ) -> dict[str, tuple[int, int]]:
-        """Attribute every counter's step; return the valid ones (column -> start, raw
-        growth) for the energy balance."""
-        valid: dict[str, tuple[int, int]] = {}
-        for spec in COUNTERS:
-            vector = sample.calculations if spec.kind == "calc" else sample.parameters
-            value = value_at(vector, spec.index)
-            if value is None:
+        self, sample: Sample, t: int, targets: list[Accumulator]
+    ) -> list[tuple[int, int] | None]:
+        """Attribute every counter's step; return the valid ones (start, raw growth; in
+        :data:`~luxlog.counters.COUNTERS` order, None where not valid) for the energy
+        balance.
+
+        The hot loop of every statistic: :meth:`_check` and
+        :meth:`~luxlog.counters.Accumulator.add_step` are written out inline for the
+        common case (a plausible step inside the period) with the same arithmetic, and
+        called as they are for everything else; state is kept in lists by position.
+        """
+        valid: list[tuple[int, int] | None] = [None] * len(COUNTERS)
+        calc, params = sample.calculations, sample.parameters
+        n_calc, n_param = len(calc), len(params)
+        last_t, last_v = self._last_t, self._last_v
+        for position, spec, is_calc, index, per_raw, max_per_hour, slack in self._counter_plan:
+            if is_calc:
+                if index >= n_calc:
+                    continue
+                value = calc[index]
+            else:
+                if index >= n_param:
+                    continue
+                value = params[index]
+            if value == NOT_AVAILABLE:
                 continue
-            last = self._last_valid.get(spec.column)
-            self._last_valid[spec.column] = (t, value)
-            if last is None:
+            t_prev = last_t[position]
+            v_prev = last_v[position]
+            last_t[position] = t
+            last_v[position] = value
+            if t_prev is None:
                 continue
-            t_prev, v_prev = last
             increment = value - v_prev
-            problem = self._check(spec, t_prev, t, v_prev, value)
-            if problem is None:
-                valid[spec.column] = (t_prev, increment)
-            for acc in here:
-                if acc is not None:
+            if (
+                value < v_prev
+                or increment * per_raw > max_per_hour * (t - t_prev) / HOUR_MS + slack
+            ):
+                problem = self._check(spec, t_prev, t, v_prev, value)
+            else:
+                problem = None
+                valid[position] = (t_prev, increment)
+            for acc in targets:
+                if problem is None and (t_prev >= acc.start or t - t_prev <= BRIDGE_MS):
+                    total = acc.counter_sums[position]
+                    total.raw += increment
+                    total.steps += 1
+                else:
                     acc.add_step(spec, t_prev, t, increment, problem)
         return valid
 
     def _pair(
-        self, steps: dict[str, tuple[int, int]], heating: str, hot_water: str
+        self, steps: list[tuple[int, int] | None], heating: int, hot_water: int
     ) -> tuple[int, float, float] | None:
         """Two counters' growth in kWh, when both stepped from the same sample."""
-        a, b = steps.get(heating), steps.get(hot_water)
+        a, b = steps[heating], steps[hot_water]
         if a is None or b is None or a[0] != b[0]:
             return None
-        return a[0], a[1] * self._units[heating].per_raw, b[1] * self._units[hot_water].per_raw
+        per_raw = self._per_raw
+        return a[0], a[1] * per_raw[heating], b[1] * per_raw[hot_water]
 
-    def _energy_step(self, steps: dict[str, tuple[int, int]], prev_t: int | None, t: int) -> Step:
+    def _energy_step(self, steps: list[tuple[int, int] | None], prev_t: int | None, t: int) -> Step:
         """What this step says about heat and electricity (see :mod:`luxlog.energy`)."""
         power: tuple[int, float, float, float] | None = None
         _, watts, mode = self._prev_state
         if prev_t is not None and watts is not None and t - prev_t <= self.gap_ms:
             kwh = watts * (t - prev_t) / 3_600_000_000
-            slot = 0 if mode == MODE_HEATING else 1 if mode == MODE_HOT_WATER else 2
-            parts = [0.0, 0.0, 0.0]
-            parts[slot] = kwh
-            power = (prev_t, parts[0], parts[1], parts[2])
-        compressor = steps.get("compressor_hours")
-        heating, hot_water = steps.get("heating_hours"), steps.get("hot_water_hours")
+            if mode == MODE_HEATING:
+                power = (prev_t, kwh, 0.0, 0.0)
+            elif mode == MODE_HOT_WATER:
+                power = (prev_t, 0.0, kwh, 0.0)
+            else:
+                power = (prev_t, 0.0, 0.0, kwh)
+        compressor = steps[_COMPRESSOR_HOURS]
+        heating, hot_water = steps[_HEATING_HOURS], steps[_HOT_WATER_HOURS]
         return Step(
-            end=t,
-            heat=self._pair(steps, "heat_heating_kwh", "heat_hot_water_kwh"),
-            counters=self._pair(steps, "electricity_heating_kwh", "electricity_hot_water_kwh"),
-            power=power,
-            compressor_s=float(compressor[1]) if compressor is not None else 0.0,
-            run_s=(
+            t,
+            self._pair(steps, _HEAT_HEATING, _HEAT_HOT_WATER),
+            self._pair(steps, _ELECTRICITY_HEATING, _ELECTRICITY_HOT_WATER),
+            power,
+            float(compressor[1]) if compressor is not None else 0.0,
+            (
                 float(heating[1]) if heating is not None else 0.0,
                 float(hot_water[1]) if hot_water is not None else 0.0,
             ),
@@ -265,16 +373,14 @@ class Summariser:
     def _close_interval(self, next_t: int | None) -> None:
         """Spread the previous sample's state over the time it stands for."""
         prev_t = self._prev_t
-        if prev_t is None:
-            return
+        if prev_t is None or not self._prev_state[0]:
+            return  # only the utility lock is spread over time
         if next_t is not None and next_t - prev_t <= self.gap_ms:
             until = next_t
         else:
             until = prev_t + self.interval_ms
         if self.now_ms is not None:
             until = min(until, max(self.now_ms, prev_t))
-        if not self._prev_state[0]:
-            return
         for layer in self.layers:
             for acc in layer.overlapping(prev_t, until):
                 acc.evu_ms += min(until, acc.end) - max(prev_t, acc.start)
@@ -293,6 +399,10 @@ class Summariser:
                 elif acc.effective_end - max(last, acc.start) > self.gap_ms:
                     acc.add_gap(max(last, acc.start), acc.effective_end)
         return [[self._row(acc) for acc in layer.accumulators] for layer in self.layers]
+
+    def day_degree_days(self) -> list[float | None]:
+        """Degree days of each of the ``degree_days`` days given (None: unknown)."""
+        return [] if self._outdoor is None else self._outdoor.degree_days()
 
     def _clock(self, at_ms: int, pattern: str = "%Y-%m-%d %H:%M") -> str:
         """Local time; with the zone's abbreviation where the wall clock repeats (the
@@ -348,10 +458,8 @@ class Summariser:
             setattr(row, f"{name}_min_c", low)
             setattr(row, f"{name}_mean_c", mean)
             setattr(row, f"{name}_max_c", high)
-        if period.kind == "day" and row.outdoor_mean_c is not None:
-            mean = float(row.outdoor_mean_c)
-            excess = DEGREE_DAY_INDOOR_C - mean if mean < DEGREE_DAY_LIMIT_C else 0.0
-            row.degree_days = round(excess, 1)
+        if period.kind == "day":
+            row.degree_days = _degree_days(row.outdoor_mean_c)
 
         self._counter_columns(acc, row)
         self._electricity(acc, row)
@@ -456,6 +564,14 @@ class Summariser:
             )
 
 
+def _degree_days(outdoor_mean_c: Number) -> float | None:
+    """A day's heating degree days from its mean outdoor temperature (None: unknown)."""
+    if outdoor_mean_c is None:
+        return None
+    mean = float(outdoor_mean_c)
+    return round(DEGREE_DAY_INDOOR_C - mean if mean < DEGREE_DAY_LIMIT_C else 0.0, 1)
+
+
 def _hours(ms: int) -> float:
     return round(ms / HOUR_MS, 2)
 
@@ -505,17 +621,17 @@ def summarise(
         if (day_period := calendar.period("day", day)) is not None
     ]
     summariser = Summariser(
-        [periods, days], calendar=calendar, interval_sec=interval_sec, now_ms=now_ms
+        [periods], calendar=calendar, interval_sec=interval_sec, now_ms=now_ms, degree_days=days
     )
     summariser.feed(samples)
-    rows, day_rows = summariser.finish()
-    by_start = {row.start_ms: row for row in day_rows}
+    rows = summariser.finish()[0]
+    per_day = summariser.day_degree_days()
     for row in rows:
-        values: list[float] = []
-        for day in days:
-            degree_days = by_start[day.start_ms].degree_days
-            if row.start_ms <= day.start_ms < row.end_ms and degree_days is not None:
-                values.append(float(degree_days))
+        values = [
+            value
+            for day, value in zip(days, per_day, strict=True)
+            if row.start_ms <= day.start_ms < row.end_ms and value is not None
+        ]
         row.degree_days = round(sum(values), 1) if values else None
     return rows
 
