@@ -7,7 +7,7 @@ read as :data:`UNREAD`, absurd on purpose.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from itertools import repeat
 
@@ -47,7 +47,7 @@ def _hours(chunks: list[_Chunk]) -> Iterator[tuple[int, int]]:
 
 def _vectors(
     width: int, at: Sequence[int], columns: Sequence[Sequence[int]], count: int
-) -> Iterator[tuple[int, ...]]:
+) -> Iterable[tuple[int, ...]]:
     """``count`` vectors of ``width`` values: ``columns`` at positions ``at``, the rest
     :data:`UNREAD`.
 
@@ -70,8 +70,8 @@ def _vectors(
             moving_at.append(index)
             moving.append(column)
     if not moving:
-        yield from repeat(tuple(blank), count)
-        return
+        return repeat(tuple(blank), count)
+    vectors: list[tuple[int, ...]] = []
     previous: tuple[int, ...] | None = None
     vector: tuple[int, ...] = ()
     for values in zip(*moving, strict=True):
@@ -80,7 +80,8 @@ def _vectors(
             any(map(row.__setitem__, moving_at, values))  # the scatter, in C
             vector = tuple(row)
             previous = values
-        yield vector
+        vectors.append(vector)
+    return vectors
 
 
 class CacheReader(CacheConnection):
@@ -149,11 +150,16 @@ class CacheReader(CacheConnection):
         host = self._host(chunk.host_id)
         calc_vectors = _vectors(n_calc, calc_at, columns[: len(calc_at)], chunk.count)
         param_vectors = _vectors(n_param, param_at, columns[len(calc_at) :], chunk.count)
-        for timestamp_ms, calculations, parameters in zip(
-            chunk.timestamps(), calc_vectors, param_vectors, strict=True
-        ):
-            if start_ms <= timestamp_ms < end_ms:
-                yield Sample(timestamp_ms, host, calculations, parameters)
+        # A list comprehension, not a generator: one frame switch less per sample.
+        return iter(
+            [
+                Sample(timestamp_ms, host, calculations, parameters)
+                for timestamp_ms, calculations, parameters in zip(
+                    chunk.timestamps(), calc_vectors, param_vectors, strict=True
+                )
+                if start_ms <= timestamp_ms < end_ms
+            ]
+        )
 
     def _chunks(self, start_ms: int, end_ms: int) -> list[_Chunk]:
         """Chunks that may hold samples in ``[start_ms, end_ms)``, in time order."""
