@@ -147,6 +147,9 @@ class CounterSum:
     raw: int = 0
     steps: int = 0  # steps attributed (incl. excluded anomalies): 0 means "unknown"
     unattributed: int = 0
+    # Where the step across the period's start that was too long to bridge started: a
+    # longer period that holds that time takes the step (luxlog.daysums).
+    unattributed_from: int | None = None
 
 
 # -- results ---------------------------------------------------------------------------
@@ -318,6 +321,7 @@ class Accumulator:
             return
         if t_prev < self.start and t - t_prev > BRIDGE_MS:
             total.unattributed += increment
+            total.unattributed_from = t_prev
             self.unattributed_gap = (t_prev, t)
             return
         total.raw += increment

@@ -1,9 +1,10 @@
 """Day figures computed once per finished day and reused, until that day's data changes.
 
-Why: the month summary is rewritten after every daily roll-up, and ``stats --by day``
-over a year would otherwise re-read and re-summarise every sample of every day each
-time. A finished day's row (:class:`~luxlog.counters.PeriodStats`) is stored in the
-cache's ``state`` table next to a *fingerprint* of what it was computed from:
+Why: the month summary is rewritten after every daily roll-up, and ``stats`` over a
+year would otherwise re-read and re-summarise every sample of every day each time. A
+finished day's row (:class:`~luxlog.counters.PeriodStats`) and its sums (a partial,
+from which weeks, months and seasons are added up: :mod:`luxlog.daysums`) are stored in
+the cache's ``state`` table next to a *fingerprint* of what they were computed from:
 
 * how many samples lie in the day's window widened by :data:`~luxlog.counters.BRIDGE_MS`
   on both sides (steps across midnight and gaps at either end depend on neighbours),
@@ -27,8 +28,10 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from luxlog.counters import BRIDGE_MS, PeriodStats
+from luxlog.daysums import Partial, compose, days_of
+from luxlog.periodrows import RowMaker
 from luxlog.periods import Calendar, Period
-from luxlog.summariser import summarise_cache
+from luxlog.summariser import cache_samples, day_figures
 
 if TYPE_CHECKING:
     from luxlog.cache import Cache
@@ -37,7 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("luxlog.dayfigures")
 
 #: Bump when a rule in ``luxlog.stats`` or ``luxlog.energy`` changes a day's figures.
-FIGURES_VERSION = 1
+#: 2: the day's sums (partial) are stored with its row.
+FIGURES_VERSION = 2
 _KEY_PREFIX = "figures:day:"
 
 
@@ -63,12 +67,14 @@ def fingerprint(cache: Cache, period: Period, settings: Settings) -> str:
     )
 
 
-def _encode(row: PeriodStats, mark: str) -> str:
-    return json.dumps({"fingerprint": mark, "row": asdict(row)}, separators=(",", ":"))
+def _encode(row: PeriodStats, partial: Partial, mark: str) -> str:
+    return json.dumps(
+        {"fingerprint": mark, "row": asdict(row), "sums": partial}, separators=(",", ":")
+    )
 
 
-def _decode(text: str | None, mark: str) -> PeriodStats | None:
-    """The stored row if it was computed from what ``mark`` describes, else None."""
+def _decode(text: str | None, mark: str) -> tuple[PeriodStats, Partial] | None:
+    """The stored row and sums if computed from what ``mark`` describes, else None."""
     if text is None:
         return None
     try:
@@ -77,9 +83,61 @@ def _decode(text: str | None, mark: str) -> PeriodStats | None:
             return None
         fields = dict(data["row"])
         fields["gap_spans"] = [tuple(span) for span in fields.get("gap_spans", [])]
-        return PeriodStats(**fields)
+        partial = data["sums"]
+        if not isinstance(partial, dict):
+            return None
+        return PeriodStats(**fields), partial
     except (ValueError, TypeError, KeyError):
         return None  # written by another version, or damaged: recompute
+
+
+def _figures(
+    cache: Cache,
+    days: Sequence[Period],
+    *,
+    calendar: Calendar,
+    settings: Settings,
+    now_ms: int,
+    store: bool,
+    progress: Callable[[int, int], None] | None,
+) -> list[tuple[PeriodStats, Partial]]:
+    """Each day's row and sums: stored ones reused, the rest computed.
+
+    Days to compute are summarised in contiguous runs (one streamed pass each); the
+    finished ones are stored when ``store`` is true and the cache is writable.
+    ``progress`` is called per run with (samples done, samples in the run).
+    """
+    figures: list[tuple[PeriodStats, Partial] | None] = []
+    marks: list[str] = []
+    for period in days:
+        mark = fingerprint(cache, period, settings)
+        marks.append(mark)
+        figures.append(_decode(cache.get_state(_key(period)), mark))
+    reused = sum(1 for found in figures if found is not None)
+    index = 0
+    while index < len(days):
+        if figures[index] is not None:
+            index += 1
+            continue
+        end = index
+        while end < len(days) and figures[end] is None:
+            end += 1
+        run = days[index:end]
+        computed = day_figures(
+            cache_samples(cache, run, now_ms=now_ms, progress=progress),
+            run,
+            calendar=calendar,
+            interval_sec=settings.interval_sec,
+            now_ms=now_ms,
+        )
+        for offset, (row, partial) in enumerate(computed):
+            figures[index + offset] = (row, partial)
+            period = days[index + offset]
+            if store and not cache.readonly and now_ms >= period.end_ms + BRIDGE_MS:
+                cache.set_state(_key(period), _encode(row, partial, marks[index + offset]))
+        index = end
+    log.debug("day figures: %d day(s), %d reused from the cache", len(days), reused)
+    return [found for found in figures if found is not None]
 
 
 def day_rows(
@@ -92,40 +150,43 @@ def day_rows(
     store: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[PeriodStats]:
-    """Rows for ``days`` (in order, kind "day"): stored ones reused, the rest computed.
+    """Rows for ``days`` (in order, kind "day"): stored ones reused, the rest computed."""
+    figures = _figures(
+        cache,
+        days,
+        calendar=calendar,
+        settings=settings,
+        now_ms=now_ms,
+        store=store,
+        progress=progress,
+    )
+    return [row for row, _ in figures]
 
-    Days to compute are summarised in contiguous runs (one streamed pass each); the
-    finished ones are stored when ``store`` is true and the cache is writable.
-    ``progress`` is called per run, as :func:`~luxlog.summariser.summarise_cache` does.
-    """
-    rows: list[PeriodStats | None] = []
-    marks: list[str] = []
-    for period in days:
-        mark = fingerprint(cache, period, settings)
-        marks.append(mark)
-        rows.append(_decode(cache.get_state(_key(period)), mark))
-    reused = sum(1 for row in rows if row is not None)
-    index = 0
-    while index < len(days):
-        if rows[index] is not None:
-            index += 1
-            continue
-        end = index
-        while end < len(days) and rows[end] is None:
-            end += 1
-        computed = summarise_cache(
-            cache,
-            days[index:end],
-            calendar=calendar,
-            settings=settings,
-            now_ms=now_ms,
-            progress=progress,
-        )
-        for offset, row in enumerate(computed):
-            rows[index + offset] = row
-            period = days[index + offset]
-            if store and not cache.readonly and now_ms >= period.end_ms + BRIDGE_MS:
-                cache.set_state(_key(period), _encode(row, marks[index + offset]))
-        index = end
-    log.debug("day figures: %d day(s), %d reused from the cache", len(days), reused)
-    return [row for row in rows if row is not None]
+
+def period_rows(
+    cache: Cache,
+    periods: Sequence[Period],
+    *,
+    calendar: Calendar,
+    settings: Settings,
+    now_ms: int,
+    store: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[PeriodStats]:
+    """Rows for weeks, months or seasons, added up from their days' stored sums (the
+    days not stored yet are computed, and stored when finished and writable)."""
+    figures = _figures(
+        cache,
+        days_of(periods, calendar),
+        calendar=calendar,
+        settings=settings,
+        now_ms=now_ms,
+        store=store,
+        progress=progress,
+    )
+    return compose(
+        periods,
+        [partial for _, partial in figures],
+        rows=RowMaker(calendar, settings.interval_sec),
+        now_ms=now_ms,
+    )

@@ -121,6 +121,24 @@ class Account:
     stuck_ms: int = 0  # time the counters were found stuck
     stuck_run_s: float = 0.0  # compressor seconds while they were
     pending_run_s: float = 0.0  # compressor seconds over the pending steps
+    # Steps across the period's start longer than the bridge, by the time they start:
+    # not this period's, but a longer period that holds their start takes them when it
+    # is built from its days (luxlog.daysums).
+    bridged: dict[int, Account] = field(default_factory=dict)
+
+    def bridged_from(self, start: int) -> Account:
+        found = self.bridged.get(start)
+        if found is None:
+            found = self.bridged[start] = Account()
+        return found
+
+    def merge(self, other: Account) -> None:
+        """Add a settled account (no pending steps) of a part of this period."""
+        self.heat_ms += other.heat_ms
+        for name, sums in other.sources.items():
+            self.source(name).add(sums)  # type: ignore[arg-type]
+        self.stuck_ms += other.stuck_ms
+        self.stuck_run_s += other.stuck_run_s
 
     def source(self, name: Source) -> Sums:
         found = self.sources.get(name)
@@ -169,9 +187,12 @@ class Period(Protocol):
     def energy(self) -> Account: ...  # pragma: no cover - a protocol
 
 
-def _attributed(start: int, end: int, period_start: int) -> bool:
-    """The bridge rule: a step across a period's start counts if it is short."""
-    return not (start < period_start and end - start > BRIDGE_MS)
+def _account(period: Period, start: int, end: int) -> Account:
+    """The bridge rule: a step across a period's start counts if it is short; a longer
+    one is kept aside, by its start, for the longer periods built from this one."""
+    if start < period.start and end - start > BRIDGE_MS:
+        return period.energy.bridged_from(start)
+    return period.energy
 
 
 class Tracker:
@@ -193,8 +214,10 @@ class Tracker:
         if heat is not None:
             span = step.end - heat[0]
             for period in targets:
-                if heat[0] >= period.start or span <= BRIDGE_MS:  # _attributed(), inline
+                if heat[0] >= period.start or span <= BRIDGE_MS:  # _account(), inline
                     period.energy.heat_ms += span
+                else:
+                    period.energy.bridged_from(heat[0]).heat_ms += span
         counters = step.counters
         if counters is None:
             self._power_only(step, targets)
@@ -223,8 +246,8 @@ class Tracker:
         if power is None:
             return
         for period in targets:
-            if _attributed(power[0], step.end, period.start):
-                period.energy.source("power").electricity(power[0], step.end, power[1:], step.heat)
+            account = _account(period, power[0], step.end)
+            account.source("power").electricity(power[0], step.end, power[1:], step.heat)
 
     def _counter_step(
         self,
@@ -234,9 +257,7 @@ class Tracker:
         state: Literal["live", "pending", "stuck"],
     ) -> None:
         start = counters[0]
-        if not _attributed(start, step.end, period.start):
-            return
-        account = period.energy
+        account = _account(period, start, step.end)
         parts = (counters[1], counters[2], 0.0)
         power = step.power
         if state == "live":
@@ -245,14 +266,18 @@ class Tracker:
         if state == "stuck":
             account.stuck_ms += step.end - start
             account.stuck_run_s += step.compressor_s
-            if power is not None and _attributed(power[0], step.end, period.start):
-                account.source("power").electricity(power[0], step.end, power[1:], step.heat)
+            if power is not None:
+                spent = _account(period, power[0], step.end)
+                spent.source("power").electricity(power[0], step.end, power[1:], step.heat)
             return
         account.pending.electricity(start, step.end, parts, step.heat)
         account.pending_run_s += step.compressor_s
-        if power is not None and _attributed(power[0], step.end, period.start):
-            account.pending_power.electricity(power[0], step.end, power[1:], step.heat)
         self._waiting[id(account)] = account
+        if power is not None:
+            # The power readings stand in for these steps if the counters prove stuck.
+            spent = _account(period, power[0], step.end)
+            spent.pending_power.electricity(power[0], step.end, power[1:], step.heat)
+            self._waiting[id(spent)] = spent
 
     def finish(self) -> None:
         """End of data: counters not proved stuck count as live."""

@@ -107,18 +107,10 @@ def compute(
             f"no data yet: the cache {settings.cache_path} is created by the first flush "
             "(every 5 minutes when scheduled; or run `luxlog flush`)"
         )
-    with Cache.open(settings.cache_path, readonly=True) as cache:
-        if kind == "day":
-            from luxlog.dayfigures import day_rows  # finished days stored by `rollup due`
+    from luxlog.dayfigures import day_rows, period_rows  # days stored by `rollup due`
 
-            return day_rows(
-                cache,
-                periods,
-                calendar=calendar,
-                settings=settings,
-                now_ms=now,
-                progress=progress,
-            )
-        return summarise_cache(
+    rows = day_rows if kind == "day" else period_rows
+    with Cache.open(settings.cache_path, readonly=True) as cache:
+        return rows(
             cache, periods, calendar=calendar, settings=settings, now_ms=now, progress=progress
         )

@@ -41,17 +41,13 @@ running sums, so a season (~700,000 samples) needs no more memory than a day.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from luxlog import registers
 from luxlog.counters import (
     BRIDGE_MS,
     COUNTERS,
-    DEGREE_DAY_INDOOR_C,
-    DEGREE_DAY_LIMIT_C,
     GAP_INTERVALS,
     MAX_POWER_KW,
     MODE_DEFROST,
@@ -63,8 +59,6 @@ from luxlog.counters import (
     Accumulator,
     CounterSpec,
     Layer,
-    MinMeanMax,
-    Number,
     PeriodStats,
     Problem,
     Unit,
@@ -73,8 +67,10 @@ from luxlog.counters import (
     temperature_converter,
     unit_scale,
 )
+from luxlog.daysums import Partial, compose, days_of, to_partial
 from luxlog.energy import Step, Tracker
-from luxlog.periods import HOUR_MS, Calendar, Period, PeriodKind
+from luxlog.periodrows import RowMaker, fmt
+from luxlog.periods import HOUR_MS, Calendar, Period
 from luxlog.registers import (  # the shared register table
     C_DEFROST_VALVE,
     C_MODE,
@@ -101,31 +97,11 @@ _ELECTRICITY_HEATING = _position("electricity_heating_kwh")
 _ELECTRICITY_HOT_WATER = _position("electricity_hot_water_kwh")
 
 
-class _OutdoorByDay:
-    """The outdoor temperature of each day, for degree days (nothing else of a day)."""
-
-    def __init__(self, days: Sequence[Period]) -> None:
-        self.days = days
-        self._starts = [day.start_ms for day in days]
-        self._totals = [MinMeanMax() for _ in days]
-
-    def add(self, t: int, outdoor_c: float) -> None:
-        i = bisect_right(self._starts, t) - 1
-        if i >= 0 and t < self.days[i].end_ms:
-            self._totals[i].add(outdoor_c)
-
-    def degree_days(self) -> list[float | None]:
-        """Per day, as a day row has them: from the mean rounded to a tenth, rounded."""
-        return [_degree_days(total.result()[1]) for total in self._totals]
-
-
 class Summariser:
     """Feeds samples to the periods of one or more layers and turns sums into rows.
 
     ``interval_sec`` is the poll interval (expected samples, gaps, how long a sample
     stands for across a gap); ``now_ms`` cuts periods that are not over yet.
-    ``degree_days`` are days whose mean outdoor temperature is kept (and nothing else),
-    for the degree days of longer periods: a whole layer of day rows cost as much again.
     """
 
     def __init__(
@@ -135,7 +111,6 @@ class Summariser:
         calendar: Calendar,
         interval_sec: int,
         now_ms: int | None = None,
-        degree_days: Sequence[Period] | None = None,
     ) -> None:
         self.calendar = calendar
         self.interval_ms = interval_sec * 1000
@@ -163,7 +138,7 @@ class Summariser:
         # distinct tenths of a degree, so a dict lookup replaces most conversions.
         self._temperature_memo: list[dict[int, float | int | None]] = [{} for _ in TEMPERATURES]
         self._temperature_at = [index for _, index in TEMPERATURES]
-        self._outdoor = _OutdoorByDay(degree_days) if degree_days is not None else None
+        self.rows = RowMaker(calendar, interval_sec)
         self._watts_per_raw = unit_scale("calc", C_POWER_INPUT)[0]
         # Each counter's last valid sample (time, raw value), by position in COUNTERS.
         self._last_t: list[int | None] = [None] * len(COUNTERS)
@@ -238,8 +213,6 @@ class Summariser:
             else:
                 converted = memo[raw] = convert(raw)
             temperatures.append(None if converted is None else float(converted))
-        if self._outdoor is not None and temperatures[0] is not None:
-            self._outdoor.add(t, temperatures[0])
         for target in targets:
             target.samples += 1
             for total, value in zip(target.temperatures, temperatures, strict=True):
@@ -355,8 +328,8 @@ class Summariser:
         if value < v_prev:
             return Problem(
                 "counter-reset",
-                f"{spec.what} counter went back from {_fmt(v_prev * unit.per_raw)} to "
-                f"{_fmt(value * unit.per_raw)} {unit.name} at {self._clock(t)} (controller "
+                f"{spec.what} counter went back from {fmt(v_prev * unit.per_raw)} to "
+                f"{fmt(value * unit.per_raw)} {unit.name} at {self.rows.clock(t)} (controller "
                 "reset or replaced?): that step is left out",
             )
         increment = (value - v_prev) * unit.per_raw
@@ -364,8 +337,8 @@ class Summariser:
         if increment > limit:
             return Problem(
                 "counter-jump",
-                f"{spec.what} counter jumped by {_fmt(increment)} {unit.name} in "
-                f"{duration_text(t - t_prev)} at {self._clock(t)}, more than possible: "
+                f"{spec.what} counter jumped by {fmt(increment)} {unit.name} in "
+                f"{duration_text(t - t_prev)} at {self.rows.clock(t)}, more than possible: "
                 "that step is left out",
             )
         return None
@@ -387,8 +360,8 @@ class Summariser:
 
     # -- results ---------------------------------------------------------------------
 
-    def finish(self) -> list[list[PeriodStats]]:
-        """Rows for every layer, in period order."""
+    def finish_sums(self) -> list[list[Accumulator]]:
+        """Close the sums at the end of the data: every layer's accumulators, in order."""
         self._close_interval(None)
         self._energy.finish()
         last = self._prev_t
@@ -398,198 +371,34 @@ class Summariser:
                     acc.add_gap(acc.start, acc.effective_end)
                 elif acc.effective_end - max(last, acc.start) > self.gap_ms:
                     acc.add_gap(max(last, acc.start), acc.effective_end)
-        return [[self._row(acc) for acc in layer.accumulators] for layer in self.layers]
+        return [layer.accumulators for layer in self.layers]
 
-    def day_degree_days(self) -> list[float | None]:
-        """Degree days of each of the ``degree_days`` days given (None: unknown)."""
-        return [] if self._outdoor is None else self._outdoor.degree_days()
-
-    def _clock(self, at_ms: int, pattern: str = "%Y-%m-%d %H:%M") -> str:
-        """Local time; with the zone's abbreviation where the wall clock repeats (the
-        hour a fall-back day has twice), so "02:30 CEST" and "02:30 CET" stay apart."""
-        moment = datetime.fromtimestamp(at_ms / 1000, tz=self.calendar.zone)
-        if moment.replace(fold=1 - moment.fold).utcoffset() != moment.utcoffset():
-            pattern += " %Z"
-        return moment.strftime(pattern)
-
-    def _span(self, a: int, b: int, kind: PeriodKind) -> str:
-        if kind != "day":
-            return f"{self._clock(a)}-{self._clock(b)}"
-        left = datetime.fromtimestamp(a / 1000, tz=self.calendar.zone)
-        right = datetime.fromtimestamp(b / 1000, tz=self.calendar.zone)
-        # 24:00 rather than 00:00 for a gap that runs to the end of the day.
-        midnight = right.date() > left.date() and right.hour == 0 and right.minute == 0
-        end = "24:00" if midnight else self._clock(b, "%H:%M")
-        return f"{self._clock(a, '%H:%M')}-{end}"
-
-    def _row(self, acc: Accumulator) -> PeriodStats:
-        period = acc.period
-        row = PeriodStats(
-            period.label,
-            period.kind,
-            round(period.hours, 2),
-            acc.samples,
-            start_ms=period.start_ms,
-            end_ms=period.end_ms,
-        )
-        elapsed = acc.effective_end - acc.start
-        expected = elapsed / self.interval_ms if elapsed > 0 else 0
-        row.coverage_pct = round(min(100.0, 100.0 * acc.samples / expected), 1) if expected else 0.0
-        row.gaps = len(acc.gaps)
-        row.gap_hours = round(acc.gap_ms / HOUR_MS, 2)
-        row.gap_spans = list(acc.gaps)
-        row.gap_list = [self._span(a, b, period.kind) for a, b in acc.gaps[:10]]
-        if len(acc.gaps) > 10:
-            row.gap_list.append(f"+{len(acc.gaps) - 10} more")
-        if period.kind == "day" and round(period.hours) != 24:
-            word = "starts" if period.hours < 24 else "ends"
-            acc.flag(
-                f"dst-{round(period.hours)}h",
-                f"{round(period.hours)}-hour day (summer time {word})",
-                first=True,
-            )
-        if acc.effective_end < acc.end:
-            acc.flag("partial", "period not over yet: figures so far", first=True)
-        if acc.samples == 0:
-            acc.flag("no-data")
-
-        for (name, _), total in zip(TEMPERATURES, acc.temperatures, strict=True):
-            low, mean, high = total.result()
-            setattr(row, f"{name}_min_c", low)
-            setattr(row, f"{name}_mean_c", mean)
-            setattr(row, f"{name}_max_c", high)
-        if period.kind == "day":
-            row.degree_days = _degree_days(row.outdoor_mean_c)
-
-        self._counter_columns(acc, row)
-        self._electricity(acc, row)
-        row.evu_lock_hours = round(acc.evu_ms / HOUR_MS, 2) if acc.evu_known else None
-        row.defrosts = acc.defrosts if acc.defrost_known else None
-
-        if acc.extra_notes:
-            acc.notes.append(f"and {acc.extra_notes} more like these")
-        row.flags = list(acc.flags)
-        row.notes = acc.notes
-        return row
-
-    def _counter_columns(self, acc: Accumulator, row: PeriodStats) -> None:
-        """Counter differences, the bridge note and the whole-period sanity check."""
-        # The most a counter can grow in this period: its length plus a bridged gap.
-        hours = (acc.effective_end - acc.start + BRIDGE_MS) / HOUR_MS
-        lost: list[str] = []
-        for spec in COUNTERS:
-            total = acc.counters[spec.column]
-            unit = self._units[spec.column]
-            if total.unattributed:
-                lost.append(f"{_fmt(total.unattributed * unit.per_raw)} {_label(spec, unit)}")
-            if not total.steps:
-                continue
-            value = total.raw * unit.per_raw
-            if value > spec.max_per_hour * hours + spec.slack * 10:
-                acc.flag(
-                    "implausible-total",
-                    f"{spec.what}: {_fmt(value)} {unit.name} is impossible in "
-                    f"{_fmt(hours)} h, left empty",
-                )
-                continue
-            digits = 0 if unit.name == "starts" else 2
-            setattr(row, spec.column, round(value, digits) if digits else round(value))
-        if acc.unattributed_gap is not None:
-            a, b = acc.unattributed_gap
-            acc.flag(
-                "gap-not-attributed",
-                f"no samples from {self._clock(a)} to {self._clock(b)} ({duration_text(b - a)}, "
-                f"more than {BRIDGE_MS // HOUR_MS} h across the start): what the counters "
-                f"grew then ({', '.join(lost)}) is not attributed to this {acc.period.kind}",
-            )
-        starts = row.compressor_starts
-        if starts and row.compressor_hours is not None:
-            row.minutes_per_start = round(float(row.compressor_hours) * 60 / float(starts), 1)
-        if row.heat_heating_kwh is not None and row.heat_hot_water_kwh is not None:
-            row.heat_kwh = round(float(row.heat_heating_kwh) + float(row.heat_hot_water_kwh), 2)
-
-    def _electricity(self, acc: Accumulator, row: PeriodStats) -> None:
-        """Electricity from live energy-input counters, else from power readings, else
-        nothing (never estimated); the COP only over the hours where heat and electricity
-        are both known (:mod:`luxlog.energy`)."""
-        energy = acc.energy
-        total = energy.total()
-        row.electricity_source = energy.source_name()
-        row.electricity_heating_kwh = row.electricity_hot_water_kwh = None
-        hours = _hours
-        if energy.stuck_ms:
-            fallback = "power readings" if "power" in row.electricity_source else "nowhere"
-            acc.flag(
-                "counters-stuck",
-                f"energy-input counters did not advance while the compressor ran "
-                f"{_fmt(energy.stuck_run_s / 3600)} h: not reporting for "
-                f"{hours(energy.stuck_ms)} h, electricity then from {fallback}",
-            )
-        if total.e_ms:
-            row.electricity_heating_kwh = round(total.e_heating, 2)
-            row.electricity_hot_water_kwh = round(total.e_hot_water, 2)
-            row.electricity_kwh = round(total.e_heating + total.e_hot_water + total.e_other, 2)
-            row.electricity_hours = hours(total.e_ms)
-            missing = (acc.effective_end - acc.start) - total.e_ms
-            if missing > self.gap_ms:
-                acc.flag(
-                    "electricity-partial",
-                    f"electricity is known for {hours(total.e_ms)} h of the period "
-                    f"(from {row.electricity_source})",
-                )
-        electricity = total.j_e_heating + total.j_e_hot_water + total.j_e_other
-        heat = total.j_heat_heating + total.j_heat_hot_water
-        if total.j_ms:
-            row.cop_hours = hours(total.j_ms)
-            row.cop_heat_kwh = round(heat, 2)
-            row.cop_electricity_kwh = round(electricity, 2)
-            row.cop = _ratio(heat, electricity)
-            row.cop_heating = _ratio(total.j_heat_heating, total.j_e_heating)
-            row.cop_hot_water = _ratio(total.j_heat_hot_water, total.j_e_hot_water)
-        if (
-            energy.heat_ms
-            and total.e_ms
-            and (energy.heat_ms - total.j_ms > self.gap_ms or total.e_ms - total.j_ms > self.gap_ms)
-        ):
-            both = (
-                f"the COP is over the {hours(total.j_ms)} h both are known "
-                f"({_fmt(heat)} kWh heat, {_fmt(electricity)} kWh electricity)"
-                if total.j_ms
-                else "they never overlap: no COP"
-            )
-            acc.flag(
-                "energy-spans-differ",
-                f"heat is known for {hours(energy.heat_ms)} h, electricity for "
-                f"{hours(total.e_ms)} h: {both}",
-            )
+    def finish(self) -> list[list[PeriodStats]]:
+        """Rows for every layer, in period order."""
+        return [[self.rows.row(acc) for acc in layer] for layer in self.finish_sums()]
 
 
-def _degree_days(outdoor_mean_c: Number) -> float | None:
-    """A day's heating degree days from its mean outdoor temperature (None: unknown)."""
-    if outdoor_mean_c is None:
-        return None
-    mean = float(outdoor_mean_c)
-    return round(DEGREE_DAY_INDOOR_C - mean if mean < DEGREE_DAY_LIMIT_C else 0.0, 1)
+def day_figures(
+    samples: Iterable[Sample],
+    days: Sequence[Period],
+    *,
+    calendar: Calendar,
+    interval_sec: int,
+    now_ms: int | None = None,
+) -> list[tuple[PeriodStats, Partial]]:
+    """Each day's row and its sums as a partial (:mod:`luxlog.daysums`), in one pass.
 
-
-def _hours(ms: int) -> float:
-    return round(ms / HOUR_MS, 2)
-
-
-def _label(spec: CounterSpec, unit: Unit) -> str:
-    return unit.name if unit.name == "starts" else f"{unit.name} {spec.what}"
-
-
-def _ratio(numerator: Number, denominator: Number) -> Number:
-    if numerator is None or denominator is None or float(denominator) <= 0:
-        return None
-    return round(float(numerator) / float(denominator), 2)
-
-
-def _fmt(value: float) -> str:
-    """A number for a note: no float noise, no needless decimals."""
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return text if text != "-0" else "0"
+    Feed samples from :data:`BRIDGE_MS` before the first day on, so its first step can
+    be bridged.
+    """
+    summariser = Summariser([days], calendar=calendar, interval_sec=interval_sec, now_ms=now_ms)
+    summariser.feed(samples)
+    (sums,) = summariser.finish_sums()
+    result: list[tuple[PeriodStats, Partial]] = []
+    for acc in sums:
+        partial = to_partial(acc)  # before the row adds its whole-day flags and notes
+        result.append((summariser.rows.row(acc), partial))
+    return result
 
 
 def summarise(
@@ -603,8 +412,8 @@ def summarise(
     """One row per period from a time-ordered stream of samples.
 
     Feed samples from :data:`BRIDGE_MS` before the first period on, so its first step
-    can be bridged. Weeks, months and seasons get their degree days from the days they
-    contain, which are summarised in the same pass.
+    can be bridged. Weeks, months and seasons are added up from their days
+    (:mod:`luxlog.daysums`), as they are from stored day figures.
     """
     if not periods:
         return []
@@ -614,26 +423,35 @@ def summarise(
         )
         summariser.feed(samples)
         return summariser.finish()[0]
-    days = [
-        day_period
-        for period in periods
-        for day in period.days()
-        if (day_period := calendar.period("day", day)) is not None
-    ]
-    summariser = Summariser(
-        [periods], calendar=calendar, interval_sec=interval_sec, now_ms=now_ms, degree_days=days
+    figures = day_figures(
+        samples,
+        days_of(periods, calendar),
+        calendar=calendar,
+        interval_sec=interval_sec,
+        now_ms=now_ms,
     )
-    summariser.feed(samples)
-    rows = summariser.finish()[0]
-    per_day = summariser.day_degree_days()
-    for row in rows:
-        values = [
-            value
-            for day, value in zip(days, per_day, strict=True)
-            if row.start_ms <= day.start_ms < row.end_ms and value is not None
-        ]
-        row.degree_days = round(sum(values), 1) if values else None
-    return rows
+    return compose(
+        periods,
+        [partial for _, partial in figures],
+        rows=RowMaker(calendar, interval_sec),
+        now_ms=now_ms,
+    )
+
+
+def cache_samples(
+    cache: Cache,
+    periods: Sequence[Period],
+    *,
+    now_ms: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterable[Sample]:
+    """The samples statistics need for ``periods``, projected and streamed."""
+    start = periods[0].start_ms - BRIDGE_MS
+    end = min(periods[-1].end_ms, now_ms + 1)
+    samples: Iterable[Sample] = cache.query(start, end, registers=registers_read())
+    if progress is not None:
+        samples = _counting(samples, cache.count(start, end), progress)
+    return samples
 
 
 def summarise_cache(
@@ -646,13 +464,12 @@ def summarise_cache(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[PeriodStats]:
     """:func:`summarise` over the cache's samples for ``periods`` (streamed)."""
-    start = periods[0].start_ms - BRIDGE_MS
-    end = min(periods[-1].end_ms, now_ms + 1)
-    samples: Iterable[Sample] = cache.query(start, end, registers=registers_read())
-    if progress is not None:
-        samples = _counting(samples, cache.count(start, end), progress)
     return summarise(
-        samples, periods, calendar=calendar, interval_sec=settings.interval_sec, now_ms=now_ms
+        cache_samples(cache, periods, now_ms=now_ms, progress=progress),
+        periods,
+        calendar=calendar,
+        interval_sec=settings.interval_sec,
+        now_ms=now_ms,
     )
 
 

@@ -37,15 +37,15 @@ def filled(settings):
 
 @pytest.fixture
 def counted(monkeypatch):
-    """How many days each summarise_cache call computed (reused days are not computed)."""
+    """How many days each pass over the samples computed (reused days are not computed)."""
     calls: list[int] = []
-    real = dayfigures.summarise_cache
+    real = dayfigures.day_figures
 
-    def spy(cache, periods, **options):
-        calls.append(len(periods))
-        return real(cache, periods, **options)
+    def spy(samples, days, **options):
+        calls.append(len(days))
+        return real(samples, days, **options)
 
-    monkeypatch.setattr(dayfigures, "summarise_cache", spy)
+    monkeypatch.setattr(dayfigures, "day_figures", spy)
     return calls
 
 
@@ -123,3 +123,51 @@ def test_stats_by_day_reads_the_stored_rows(settings, filled, counted):
     shown = stats.compute(settings, kind="day", first=FIRST, last=LAST, now_ms=now)
     assert counted == [4]
     assert shown == fresh(settings, now)
+
+
+def by(settings, kind, now_ms, *, first=FIRST, last=LAST):
+    return stats.compute(settings, kind=kind, first=first, last=last, now_ms=now_ms)
+
+
+@pytest.mark.parametrize("kind", ["week", "month", "season"])
+def test_longer_periods_add_up_the_stored_days(settings, filled, counted, kind):
+    now = filled  # 7 March 00:00: days up to 5 March are finished (6 March's bridge is not)
+    (period,) = BERLIN.periods(kind, FIRST, LAST)
+    cold = by(settings, kind, now)  # nothing stored yet: all its days in one pass
+    assert counted == [len(list(period.days()))]
+    rows(settings, now, first=period.first_day, last=period.last_day)  # as `rollup due` does
+    counted.clear()
+    warm = by(settings, kind, now)
+    assert warm == cold
+    assert counted == [(period.last_day - date(2026, 3, 6)).days + 1]  # the unfinished days
+    (row,) = warm
+    days = by(settings, "day", now, first=period.first_day, last=period.last_day)
+    assert row.samples == sum(d.samples for d in days) > 0
+    for column in ("compressor_starts", "heating_hours", "heat_heating_kwh", "evu_lock_hours"):
+        total = sum(getattr(d, column) or 0 for d in days)
+        assert getattr(row, column) == pytest.approx(total, abs=0.01 * len(days)), column
+    assert row.gap_hours == pytest.approx(sum(d.gap_hours for d in days), abs=0.01 * len(days))
+
+
+def test_a_long_gap_across_midnight_counts_for_the_week_stored_or_not(settings, filled, counted):
+    # No samples from 3 March 20:00 to 4 March 02:00 (6 h, longer than the bridge): what
+    # the counters grew then is no day's, but the week holds it - also when the week is
+    # added up from stored days, which keep that step aside with the time it started.
+    gap_from = BERLIN.midnight_ms(date(2026, 3, 3)) + 20 * 3_600_000
+    gap_to = gap_from + 6 * 3_600_000
+    with Cache.open(settings.cache_path) as cache:
+        kept = [s for s in cache.query(-(2**62), 2**62) if not gap_from < s.timestamp_ms < gap_to]
+    settings.cache_path.unlink()
+    with Cache.open(settings.cache_path) as cache:
+        cache.add_many(kept)
+    now = filled
+    cold = by(settings, "week", now)
+    rows(settings, now, first=date(2026, 3, 2), last=date(2026, 3, 8))
+    warm = by(settings, "week", now)
+    assert warm == cold
+    (week,) = warm
+    days = by(settings, "day", now, first=date(2026, 3, 2), last=date(2026, 3, 8))
+    assert "gap-not-attributed" in days[2].flags and "gap-not-attributed" not in week.flags
+    for column in ("heat_heating_kwh", "heating_hours", "compressor_hours"):
+        in_days = sum(getattr(d, column) or 0 for d in days)
+        assert getattr(week, column) > in_days + 0.1, (column, getattr(week, column), in_days)

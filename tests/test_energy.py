@@ -364,3 +364,48 @@ def test_one_register_one_name_one_scale_in_stats_csv_and_sensors_json(tmp_path)
         [first, second], UTC_CAL.periods("day", DAY, DAY), calendar=UTC_CAL, interval_sec=600
     )
     assert row.electricity_heating_kwh == 0.1  # 10 counts of 0.01 kWh
+
+
+# -- 7. a week added up from its days keeps a long gap across midnight ----------------------
+
+
+def test_a_week_built_from_stored_days_keeps_the_energy_of_a_long_gap_across_midnight():
+    # Two days, no samples from 20:00 to 02:00 (6 h, longer than the bridge): the step
+    # across midnight is no day's, but the week holds the sample it started from. The week
+    # is built from its days' sums, read back from JSON as stored day figures are.
+    from luxlog import daysums
+    from luxlog.periodrows import RowMaker
+    from luxlog.summariser import day_figures
+
+    end = DAY0 + 48 * HOUR - 10 * MIN
+    heat_knots, energy_knots = [(DAY0, 10_000), (end, 10_480)], [(DAY0, 50_000), (end, 51_200)]
+
+    def build(t: int) -> Sample:
+        heat = linear(t, heat_knots)
+        return sample(
+            t, heat=heat, comp_s=(heat - 10_000) * 60, energy=(linear(t, energy_knots), 7_000)
+        )
+
+    samples = [
+        build(t)
+        for t in range(DAY0, DAY0 + 48 * HOUR, 10 * MIN)
+        if not DAY0 + 20 * HOUR < t < DAY0 + 26 * HOUR
+    ]
+    (week_period,) = UTC_CAL.periods("week", DAY, DAY)
+    (week,) = stats.summarise(samples, [week_period], calendar=UTC_CAL, interval_sec=600)
+    days = daysums.days_of([week_period], UTC_CAL)
+    figures = day_figures(samples, days, calendar=UTC_CAL, interval_sec=600)
+    stored = [json.loads(json.dumps(partial)) for _, partial in figures]
+    rows = RowMaker(UTC_CAL, 600)
+    assert daysums.compose([week_period], stored, rows=rows, now_ms=None) == [week]
+
+    first, last = samples[0], samples[-1]
+    heat = (linear(last.timestamp_ms, heat_knots) - 10_000) / 10
+    electricity = (linear(last.timestamp_ms, energy_knots) - 50_000) / 100
+    assert (week.heat_kwh, week.electricity_kwh) == (heat, electricity)
+    assert week.cop == round(heat / electricity, 2) and "gap-not-attributed" not in week.flags
+    saturday, sunday = (row for row, _ in figures if row.samples)
+    assert "gap-not-attributed" in sunday.flags
+    in_days = saturday.electricity_kwh + sunday.electricity_kwh
+    assert electricity - in_days > 1.0  # the 6 h step: ~1.5 kWh that no day holds
+    assert week.electricity_hours == round((last.timestamp_ms - first.timestamp_ms) / HOUR, 2)
