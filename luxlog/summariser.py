@@ -134,10 +134,12 @@ class Summariser:
         ]
         self._per_raw = [self._units[spec.column].per_raw for spec in COUNTERS]
         self._temperature_convert = [temperature_converter(index) for _, index in TEMPERATURES]
-        # Raw integer -> converted temperature, per register: a house sees a few hundred
-        # distinct tenths of a degree, so a dict lookup replaces most conversions.
-        self._temperature_memo: list[dict[int, float | int | None]] = [{} for _ in TEMPERATURES]
-        self._temperature_at = [index for _, index in TEMPERATURES]
+        # Raw integer -> temperature (float, or None: not fitted), per register: a house
+        # sees a few hundred distinct tenths of a degree, so a dict lookup replaces most
+        # conversions.
+        self._temperature_plan: list[tuple[int, dict[int, float | None]]] = [
+            (index, {}) for _, index in TEMPERATURES
+        ]
         self.rows = RowMaker(calendar, interval_sec)
         self._watts_per_raw = unit_scale("calc", C_POWER_INPUT)[0]
         # Each counter's last valid sample (time, raw value), by position in COUNTERS.
@@ -200,19 +202,10 @@ class Summariser:
             if not 0 <= watts <= MAX_POWER_KW * 1000:
                 watts = None
 
-        temperatures: list[float | None] = []
-        for index, memo, convert in zip(
-            self._temperature_at, self._temperature_memo, self._temperature_convert, strict=True
-        ):
-            if index >= n_calc:
-                temperatures.append(None)
-                continue
-            raw = calc[index]
-            if raw in memo:
-                converted = memo[raw]
-            else:
-                converted = memo[raw] = convert(raw)
-            temperatures.append(None if converted is None else float(converted))
+        try:  # the common case: every temperature sent, and its value seen before
+            temperatures = [memo[calc[index]] for index, memo in self._temperature_plan]
+        except (KeyError, IndexError):
+            temperatures = self._temperatures(calc)
         for target in targets:
             target.samples += 1
             for total, value in zip(target.temperatures, temperatures, strict=True):
@@ -233,6 +226,22 @@ class Summariser:
         self._prev_defrost = defrost
         self._prev_t = t
         self._prev_state = (evu, watts, mode)
+
+    def _temperatures(self, calc: tuple[int, ...]) -> list[float | None]:
+        """The temperatures of ``calc``, converting (and remembering) new raw values."""
+        result: list[float | None] = []
+        for (index, memo), convert in zip(
+            self._temperature_plan, self._temperature_convert, strict=True
+        ):
+            if index >= len(calc):
+                result.append(None)  # not sent by this firmware
+                continue
+            raw = calc[index]
+            if raw not in memo:
+                converted = convert(raw)
+                memo[raw] = None if converted is None else float(converted)
+            result.append(memo[raw])
+        return result
 
     def _counters(
         self, sample: Sample, t: int, targets: list[Accumulator]
