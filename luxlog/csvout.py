@@ -230,7 +230,7 @@ class _Segment:
     def update(self, values: tuple[int, ...], delimiter: str) -> None:
         """Re-format the cells whose raw value differs from the previous sample's."""
         previous = self.previous
-        if values == previous:  # tuple equality runs in C
+        if values is previous or values == previous:  # the cache shares unchanged rows
             return
         cells, positions, sensors = self.cells, self.positions, self.sensors
         changed: Iterable[int]

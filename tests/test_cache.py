@@ -257,6 +257,13 @@ def test_projection_of_columns_that_stay_change_and_come_back(path: Path) -> Non
         late = list(cache.query(START + 2 * HOUR + 45 * 60_000, START + 3 * HOUR, registers=wanted))
     assert got == [projected_view(s, wanted) for s in samples]
     assert late == [projected_view(s, wanted) for s in samples[-30:]]
+    # Whole rows too: parameters constant in an hour are one shared tuple, and a change
+    # mid-hour (sample 200) still shows from that sample on.
+    with Cache.open(path) as cache:
+        full = list(cache.query(START, START + 3 * HOUR))
+    assert full == samples
+    assert full[0].parameters is full[119].parameters
+    assert [s.parameters[3] for s in full[199:201]] == [1, 0]
 
 
 def test_decoding_a_column_outside_the_chunk_is_refused() -> None:

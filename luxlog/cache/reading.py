@@ -118,10 +118,16 @@ class CacheReader(CacheConnection):
         if registers is not None:
             yield from self._projected(row[0], chunk, reference, registers, start_ms, end_ms)
             return
-        values = codec.decode_values(row[0], chunk.count, width, reference)
-        for timestamp_ms, vector in zip(chunk.timestamps(), values, strict=True):
-            if start_ms <= timestamp_ms < end_ms:
-                yield Sample(timestamp_ms, host, vector[:n_calc], vector[n_calc:])
+        calculations, parameters = codec.decode_split(
+            row[0], chunk.count, width, reference, n_calc
+        )
+        yield from [
+            Sample(timestamp_ms, host, calc, param)
+            for timestamp_ms, calc, param in zip(
+                chunk.timestamps(), calculations, parameters, strict=True
+            )
+            if start_ms <= timestamp_ms < end_ms
+        ]
 
     def _projected(
         self,
