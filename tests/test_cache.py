@@ -266,6 +266,107 @@ def test_projection_of_columns_that_stay_change_and_come_back(path: Path) -> Non
     assert [s.parameters[3] for s in full[199:201]] == [1, 0]
 
 
+def busy_year(
+    count: int, *, start_ms: int, capture: str, step: int, seed: int, widths: tuple[int, int]
+) -> list[Sample]:
+    """Polls of a real capture, widened to ``widths`` (newer firmware sends up to ~275
+    calculations and ~1,150 parameters), in which every register statistics read moves.
+
+    Modes, valve, utility inputs, SmartGrid, compressor and temperatures are random;
+    counters grow by random plausible amounts. A register missing from a projection
+    then reads as UNREAD and changes some figure, which is what the test below needs.
+    """
+    from luxlog import registers as r
+
+    rng = random.Random(seed)
+    calc0, param0 = vectors(capture)
+    calc0 += [0] * (widths[0] - len(calc0))
+    param0 += [0] * (widths[1] - len(param0))
+    counters = {i: 1_000 for i in (r.C_COMPRESSOR_STARTS, r.C_COMPRESSOR_SECONDS)}
+    counters |= {i: 1_000 for i in (r.C_HEATING_SECONDS, r.C_HOT_WATER_SECONDS)}
+    counters |= {i: 1_000 for i in (r.C_HEAT_HEATING, r.C_HEAT_HOT_WATER)}
+    energy = {r.P_ENERGY_HEATING: 1_000, r.P_ENERGY_HOT_WATER: 1_000}
+    samples = []
+    for i in range(count):
+        calc, param = list(calc0), list(param0)
+
+        def put(vector: list[int], index: int, value: int) -> None:
+            if index < len(vector):
+                vector[index] = value
+
+        for index in counters:
+            counters[index] += rng.randint(0, 40)
+            put(calc, index, counters[index])
+        for index in energy:
+            energy[index] += rng.randint(0, 40)
+            # Not available for the first weeks: electricity from power readings then.
+            put(param, index, energy[index] if i >= 100 else 2147483647)
+        put(calc, r.C_MODE, rng.choice([0, 1, 3, 4, 5]))
+        for index in (r.C_DEFROST_VALVE, r.C_EVU_IN, r.C_EVU2_IN, r.C_COMPRESSOR):
+            put(calc, index, rng.randint(0, 1))
+        for index in (r.C_OUTDOOR, r.C_FLOW, r.C_RETURN, r.C_HOT_WATER, r.C_HEAT_OUTPUT):
+            put(calc, index, rng.randint(-100, 600))
+        put(calc, r.C_POWER_INPUT, rng.randint(0, 3_000))
+        put(param, r.P_SMARTGRID, rng.randint(0, 1))
+        samples.append(Sample(start_ms + i * step, HOST, tuple(calc), tuple(param)))
+    return samples
+
+
+def test_a_synthetic_year_across_a_firmware_change_reads_alike_projected(path: Path) -> None:
+    # A year at one poll every 8 hours: V1.80 for half of it, then V3.78 widened to the
+    # newest firmware's lengths (electrical power, energy-input counters, SmartGrid).
+    # What statistics and the day report read (projected) equals the same registers of
+    # whole rows, and the figures and reports from either are identical: no register
+    # they use is missing from the projection.
+    from luxlog import report
+    from luxlog.counters import BRIDGE_MS as BRIDGE
+    from luxlog.counters import registers_read
+    from luxlog.periods import Calendar, Period
+    from luxlog.summariser import summarise
+
+    step = 8 * HOUR
+    old = busy_year(
+        548, start_ms=START, capture="coolchip-2017-V1.80-L1A", step=step, seed=1, widths=(0, 0)
+    )
+    later = old[-1].timestamp_ms + step
+    new = busy_year(
+        548, start_ms=later, capture="bouni-2016-V3.78-MSW6", step=step, seed=2, widths=(275, 1150)
+    )
+    wanted = registers_read()
+    with Cache.open(path) as cache:
+        cache.add_many(old + new)
+        full = everything(cache)
+        projected = list(cache.query(-(2**62), 2**62, registers=wanted))
+    assert full == old + new
+    assert projected == [projected_view(s, wanted) for s in full]
+    assert {len(s.calculations) for s in projected} == {
+        len(old[0].calculations),
+        len(new[0].calculations),
+    }
+    calendar = Calendar("UTC")
+    months = calendar.periods("month", full[0].time.date(), full[-1].time.date())
+    from_projected = summarise(projected, months, calendar=calendar, interval_sec=8 * 3600)
+    from_full = summarise(full, months, calendar=calendar, interval_sec=8 * 3600)
+    assert from_projected == from_full
+    assert sum(row.samples for row in from_full) == len(full)
+    sources = {row.electricity_source for row in from_full}
+    assert {"none", "power", "counters"} <= sources  # each firmware's way of telling
+
+    def day_report(samples: list[Sample], period: Period) -> report.DayReport:
+        return report.collect(
+            [s for s in samples if period.start_ms - BRIDGE <= s.timestamp_ms < period.end_ms],
+            period,
+            calendar=calendar,
+            interval_sec=8 * 3600,
+            now_ms=full[-1].timestamp_ms,
+            generated_ms=0,
+        )
+
+    for day in (months[2].first_day, months[-3].first_day):  # one day of each firmware
+        (period,) = calendar.periods("day", day, day)
+        assert day_report(projected, period) == day_report(full, period)
+
+
 def test_decoding_a_column_outside_the_chunk_is_refused() -> None:
     blob = codec.encode_values([(1, 2, 3), (1, 5, 3)], (0, 0, 0))
     assert codec.decode_columns(blob, 2, 3, (0, 0, 0), [1, 2]) == [[2, 5], [3, 3]]
