@@ -8,7 +8,7 @@ What is measured is what cron and users run: ``python -m luxlog rollup ...`` as 
 process, timed from fork to exit, with its own peak resident memory (``VmHWM``) - start-up,
 the flush-first, the cache query, formatting, fsync and rename all included. Goals from
 issue 4, for a 365-day cache: one daily <= 1 s, one weekly <= 4 s, all 365 daily files
-<= 2 min, every process < 150 MB peak; tightened by issue 17 to a weekly <= 1.5 s (beside
+<= 2 min, every process < 150 MiB peak; tightened by issue 17 to a weekly <= 1.5 s (beside
 the same week merely read) and a backfill <= 45 s, every process <= 50 MiB. (The
 reference implementation needs 2.6 s and 1 GB for one daily CSV, and 36 s and 8 GB for
 its daily + weekly job.)
@@ -176,8 +176,8 @@ def main() -> None:
         size = (data / "csv" / f"{middle}_daily.csv").stat().st_size
         best = min(daily)
         print(
-            f"  one daily  ({size / 1e6:.1f} MB): {best[0]:.2f} s, {best[1]:.0f} MB peak "
-            "(best of 3; goal <= 1 s, < 150 MB)"
+            f"  one daily  ({size / 1e6:.1f} MB): {best[0]:.2f} s, {best[1]:.0f} MiB peak "
+            "(best of 3; goal <= 1 s, <= 50 MiB)"
         )
         naive = min(
             measure([sys.executable, "-c", NAIVE_DAILY, str(data), str(middle), ZONE], data, "")
@@ -185,13 +185,13 @@ def main() -> None:
         )
         print(
             f"  baseline, the same day converted by name + csv.DictWriter: {naive[0]:.2f} s, "
-            f"{naive[1]:.0f} MB peak (best of 3)"
+            f"{naive[1]:.0f} MiB peak (best of 3)"
         )
         weekly = run(data, args.profile, "rollup", "weekly", "--date", str(monday))
         size = (data / "csv" / f"{monday}_weekly.csv").stat().st_size
         print(
-            f"  one weekly ({size / 1e6:.0f} MB): {weekly[0]:.2f} s, {weekly[1]:.0f} MB peak "
-            "(goal <= 1.5 s, < 150 MB)"
+            f"  one weekly ({size / 1e6:.0f} MB): {weekly[0]:.2f} s, {weekly[1]:.0f} MiB peak "
+            "(goal <= 1.5 s, <= 50 MiB)"
         )
         floor = min(
             measure([sys.executable, "-c", READ_ONLY_WEEK, str(data), str(monday), ZONE], data, "")
@@ -199,7 +199,7 @@ def main() -> None:
         )
         print(
             f"  baseline, reading the same week's samples and writing nothing: {floor[0]:.2f} s, "
-            f"{floor[1]:.0f} MB peak (best of 3)"
+            f"{floor[1]:.0f} MiB peak (best of 3)"
         )
         backfill = run(
             data, args.profile, "rollup", "daily", "--from", str(first), "--to", str(last)
@@ -208,7 +208,7 @@ def main() -> None:
         total = sum(f.stat().st_size for f in files)
         print(
             f"  backfill {first}..{last}: {len(files)} daily files ({total / 1e9:.1f} GB) in "
-            f"{backfill[0]:.1f} s, {backfill[1]:.0f} MB peak (goal for 365: <= 45 s, <= 50 MB)"
+            f"{backfill[0]:.1f} s, {backfill[1]:.0f} MiB peak (goal for 365: <= 45 s, <= 50 MiB)"
         )
         if not args.keep:
             for file in files:
