@@ -97,6 +97,18 @@ _ELECTRICITY_HEATING = _position("electricity_heating_kwh")
 _ELECTRICITY_HOT_WATER = _position("electricity_hot_water_kwh")
 
 
+def _most(spec: CounterSpec, per_raw: float) -> int:
+    """The largest raw growth ``n`` with ``n * per_raw <= slack``, as floats compare."""
+    if per_raw <= 0:
+        return 0  # no shortcut: every step gets the full check
+    n = int(spec.slack / per_raw)
+    while (n + 1) * per_raw <= spec.slack:
+        n += 1
+    while n > 0 and n * per_raw > spec.slack:
+        n -= 1
+    return n
+
+
 class Summariser:
     """Feeds samples to the periods of one or more layers and turns sums into rows.
 
@@ -129,6 +141,7 @@ class Summariser:
                 self._units[spec.column].per_raw,
                 spec.max_per_hour,
                 spec.slack,
+                _most(spec, self._units[spec.column].per_raw),
             )
             for position, spec in enumerate(COUNTERS)
         ]
@@ -259,7 +272,8 @@ class Summariser:
         calc, params = sample.calculations, sample.parameters
         n_calc, n_param = len(calc), len(params)
         last_t, last_v = self._last_t, self._last_v
-        for position, spec, is_calc, index, per_raw, max_per_hour, slack in self._counter_plan:
+        plan = self._counter_plan
+        for position, spec, is_calc, index, per_raw, max_per_hour, slack, most in plan:
             if is_calc:
                 if index >= n_calc:
                     continue
@@ -277,9 +291,11 @@ class Summariser:
             if t_prev is None:
                 continue
             increment = value - v_prev
-            if (
-                value < v_prev
-                or increment * per_raw > max_per_hour * (t - t_prev) / HOUR_MS + slack
+            # ``increment > most`` first: an integer test that settles almost every step
+            # (growth within the slack can never exceed a limit of slack + rate * time).
+            if value < v_prev or (
+                increment > most
+                and increment * per_raw > max_per_hour * (t - t_prev) / HOUR_MS + slack
             ):
                 problem = self._check(spec, t_prev, t, v_prev, value)
             else:

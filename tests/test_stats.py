@@ -792,3 +792,16 @@ def test_the_default_table_fits_80_columns_and_wide_shows_all(tmp_path, monkeypa
     wide_headers, _ = stats.table_view(rows)
     assert wide_headers == [header for _, header in stats.TABLE_COLUMNS]
     assert len(wide_headers) > len(headers)
+
+
+def test_the_slack_shortcut_never_skips_a_step_the_full_check_would_refuse():
+    # The summariser settles a step growing at most `most` raw units without the float
+    # limit; that is exact only if `most` units are within the slack and one more is not.
+    from luxlog.counters import COUNTERS, Unit
+    from luxlog.summariser import _most
+
+    for spec in COUNTERS:
+        per_raw = Unit.of(spec).per_raw
+        most = _most(spec, per_raw)
+        assert most * per_raw <= spec.slack < (most + 1) * per_raw, spec.column
+    assert _most(COUNTERS[0], 0.0) == 0

@@ -118,9 +118,7 @@ class CacheReader(CacheConnection):
         if registers is not None:
             yield from self._projected(row[0], chunk, reference, registers, start_ms, end_ms)
             return
-        calculations, parameters = codec.decode_split(
-            row[0], chunk.count, width, reference, n_calc
-        )
+        calculations, parameters = codec.decode_split(row[0], chunk.count, width, reference, n_calc)
         yield from [
             Sample(timestamp_ms, host, calc, param)
             for timestamp_ms, calc, param in zip(
