@@ -25,6 +25,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from luxlog.counters import BRIDGE_MS, PeriodStats
@@ -65,6 +66,15 @@ def fingerprint(cache: Cache, period: Period, settings: Settings) -> str:
         ],
         separators=(",", ":"),
     )
+
+
+def forget_before(cache: Cache, before_ms: int) -> int:
+    """Drop the stored figures of days that ended before ``before_ms`` (their samples
+    were pruned); how many. Kept otherwise, they would pile up for as long as luxlog
+    runs. A day is forgotten only once its UTC date is two days before the cut, so no
+    time zone keeps figures of a day that still has samples out of reach."""
+    cut = datetime.fromtimestamp(before_ms / 1000, tz=UTC).date() - timedelta(days=2)
+    return cache.forget_state(_KEY_PREFIX, cut.isoformat())
 
 
 def _encode(row: PeriodStats, partial: Partial, mark: str) -> str:

@@ -314,6 +314,7 @@ def _trim_failures(settings: Settings, before_ms: int, *, dry_run: bool) -> tupl
 def _trim_cache(settings: Settings, before_ms: int, result: PruneResult) -> None:
     """Delete cache samples older than ``before_ms`` (dry run: count them)."""
     from luxlog.cache import Cache  # sqlite3 only when pruning actually runs
+    from luxlog.dayfigures import forget_before
     from luxlog.flush import check_before_writing
 
     path = settings.cache_path
@@ -338,6 +339,7 @@ def _trim_cache(settings: Settings, before_ms: int, result: PruneResult) -> None
         result.cache_bytes_before = cache.size_bytes
         # On its own, not inside atomic(): only then does it reclaim the freed pages.
         result.cache_samples = cache.delete_before(before_ms, reclaim=True)
+        forget_before(cache, before_ms)  # and the stored figures of the days pruned
         if result.cache_samples:
             cache.checkpoint()  # the file shrinks when the log is copied back
         result.cache_bytes_after = cache.size_bytes

@@ -265,11 +265,22 @@ def test_cache_samples_older_than_retention_are_trimmed(tmp_path):
     assert estimate == dry.cache_bytes_before * expected // len(stamps) > 0
     with Cache.open(settings.cache_path, readonly=True) as cache:
         assert cache.count() == len(stamps)
+    days = [datetime.fromtimestamp((NOW - n * DAY_MS) / 1000, tz=UTC).date() for n in range(30)]
+    with Cache.open(settings.cache_path) as cache:  # day figures stored by `rollup due`
+        for day in days:
+            cache.set_state(f"figures:day:{day}", "{}")
+        cache.set_state("rollup.daily", "{}")
     result = prune(settings, now_ms=NOW)
     assert result.cache_samples == expected
     with Cache.open(settings.cache_path, readonly=True) as cache:
         assert cache.count() == len(stamps) - expected
         assert cache.time_range()[0] >= cut
+        kept = {day for day in days if cache.get_state(f"figures:day:{day}")}
+        assert cache.get_state("rollup.daily") == "{}"  # other state untouched
+    # The figures of days dated two days or more before the cut are gone, the rest kept.
+    cut_day = datetime.fromtimestamp(cut / 1000, tz=UTC).date()
+    assert kept == {day for day in days if day >= cut_day - timedelta(days=2)}
+    assert len(kept) < len(days)
 
 
 def test_prune_never_creates_a_cache(tmp_path):

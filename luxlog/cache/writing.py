@@ -258,6 +258,14 @@ class CacheWriter(CacheReader):
                 (key, value, now_ms()),
             )
 
+    def forget_state(self, prefix: str, before: str) -> int:
+        """Delete the keys ``prefix + x`` with ``x < before`` (string order); how many."""
+        with self.atomic(), self._guard():
+            cursor = self._connection.execute(
+                "DELETE FROM state WHERE key >= ? AND key < ?", (prefix, prefix + before)
+            )
+        return cursor.rowcount
+
     def merge_state(self, rows: Iterable[tuple[str, str, int]]) -> None:
         """Take ``(key, value, updated_ms)`` rows where they are newer than ours (restore)."""
         with self.atomic(), self._guard():
