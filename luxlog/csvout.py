@@ -154,6 +154,14 @@ class Columns:
         """Header cells after ``timestamp``."""
         return [item.name for item in self.sensors]
 
+    @property
+    def indices(self) -> tuple[list[int], list[int]]:
+        """The calculations and parameters that are columns (what a reader must decode)."""
+        return (
+            [index for index, position in enumerate(self.calc_pos) if position >= 0],
+            [index for index, position in enumerate(self.param_pos) if position >= 0],
+        )
+
 
 class ShapeGrew(Exception):
     """A sample has longer vectors than the columns were built for (a firmware change).

@@ -427,6 +427,7 @@ def render(
     zone = ZoneInfo(settings.timezone)
     device = device_name(settings)
     if fmt == "csv":
+        from luxlog.cache import Registers
         from luxlog.csvout import PROFILES
         from luxlog.csvout import render as render_csv
 
@@ -434,7 +435,9 @@ def render(
         # update inside it adds columns instead of failing half-way through a stream.
         columns = Columns.build(*cache.shape(start_ms, end_ms), selection)
         chosen = PROFILES[profile or settings.csv_profile]
-        samples = count_samples(cache.query(start_ms, end_ms), counter)
+        # A selection decodes only its registers (a roll-up does the same).
+        registers = Registers.of(*columns.indices) if selection.include else None
+        samples = count_samples(cache.query(start_ms, end_ms, registers=registers), counter)
         yield from render_csv(samples, columns, profile=chosen, zone=zone)
         counter.lines = counter.samples
         return

@@ -59,7 +59,7 @@ from luxlog.sample import Sample
 from luxlog.windows import KINDS, Kind, Schedule, Window
 
 if TYPE_CHECKING:
-    from luxlog.cache import Cache
+    from luxlog.cache import Cache, Registers
 
 log = logging.getLogger("luxlog.rollup")
 
@@ -161,11 +161,24 @@ class _Writer:
                 log.warning("sensors_include/exclude leave no sensor: files hold timestamps only")
         return columns
 
+    def _projection(self, window: Window) -> Registers | None:
+        """With ``sensors_include`` set, only the chosen registers are decoded (for the
+        widest vectors in the window); a file of every sensor reads whole rows."""
+        if not self.selection.include:
+            return None
+        from luxlog.cache import Registers
+
+        calculations, parameters = Columns.build(
+            *self.cache.shape(window.start_ms, window.end_ms), self.selection
+        ).indices
+        return Registers.of(calculations, parameters)
+
     def attempt(self, window: Window, directories: Sequence[Path]) -> _Attempt:
         """Write ``window`` to each of ``directories``; failures are returned, not raised."""
         result = _Attempt()
         try:
-            samples = self.cache.query(window.start_ms, window.end_ms)
+            registers = self._projection(window)
+            samples = self.cache.query(window.start_ms, window.end_ms, registers=registers)
             first = next(samples, None)
         except StorageError as exc:
             result.failures = {d: str(exc) for d in directories}
@@ -203,7 +216,7 @@ class _Writer:
                     n_calc = max(n_calc, len(sample.calculations))
                     n_param = max(n_param, len(sample.parameters))
                 shape = (n_calc, n_param)
-                samples = self.cache.query(window.start_ms, window.end_ms)
+                samples = self.cache.query(window.start_ms, window.end_ms, registers=registers)
                 stream = samples
                 continue
             except StorageError as exc:  # the cache failed mid-read

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from luxlog.cache import Cache, Frame
 from luxlog.cli import app
 from luxlog.config import Settings
-from luxlog.csvout import SensorFilter
+from luxlog.csvout import SensorFilter, format_value
 from luxlog.export import (
     FLOAT_TYPES,
     day_range,
@@ -180,6 +180,11 @@ def test_csv_export_uses_the_rollup_columns_and_profile(
     assert rows[0] == "timestamp,ID_WEB_Temperatur_TVL"
     assert rows[1].startswith("2026-03-28T23:00:00+01:00,")
     assert len(rows) == len(cached) + 2  # header, rows, and the empty string after CRLF
+    flow = catalogue.sensor("calc", 10)  # ID_WEB_Temperatur_TVL, decoded alone
+    assert flow is not None
+    assert [row.split(",")[1] for row in rows[1:-1]] == [
+        format_value(flow.convert(sample.calculations[10])) for sample in cached
+    ]
     assert not list(settings.data_dir.glob(".*.tmp"))
 
 

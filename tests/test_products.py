@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -443,6 +444,36 @@ def test_selection_and_profile_from_settings(tmp_path, logs):
     assert lines[1].startswith(b"2025-01-01 06:50:00;") and lines[1].count(b";") == 2
     assert b"," in lines[1]  # decimal comma
     assert any("'no_such_*' matches no sensor" in m for m in messages(logs, logging.WARNING))
+
+
+def test_a_selection_decodes_only_its_registers_and_writes_the_same_file(tmp_path, monkeypatch):
+    settings = settings_for(
+        tmp_path, sensors_include=("ID_WEB_Temperatur_T?L", "param_3*"), timezone="UTC"
+    )
+    fill(settings, samples_between(ms(2025, 1, 1, 6), ms(2025, 1, 1, 7, 30)))
+    asked = []
+    real = Cache.query
+
+    def query(self, start_ms, end_ms, *, registers=None):
+        asked.append(registers)
+        return real(self, start_ms, end_ms, registers=registers)
+
+    monkeypatch.setattr(Cache, "query", query)
+    products.write_days(settings, "daily", [date(2025, 1, 1)], now_ms=ms(2025, 2, 1))
+    (registers,) = asked
+    assert registers.calculations == {10, 11} and 30 in registers.parameters  # TVL, TRL
+    whole_rows = settings.data_dir / "whole"
+    monkeypatch.setattr(Cache, "query", lambda self, a, b, **_: real(self, a, b))
+    products.write_days(
+        replace(settings, output_dirs=(whole_rows,)),
+        "daily",
+        [date(2025, 1, 1)],
+        now_ms=ms(2025, 2, 1),
+    )
+    name = "2025-01-01_daily.csv"
+    projected = (settings.output_dirs[0] / name).read_bytes()
+    assert projected == (whole_rows / name).read_bytes()
+    assert projected.count(b"\n") == 1 + 12  # header and 06:00..06:55 (window ends 07:00)
 
 
 def test_records_survive_corrupt_or_foreign_state(tmp_path):
