@@ -68,18 +68,19 @@ with Cache.open(data / "cache.sqlite3", readonly=True) as cache, open(
         writer.writerow(row)
 """
 
-# The floor for a weekly file: the same week's samples read from the cache (every
-# register decoded, as an all-sensor CSV needs) and nothing written.
-READ_ONLY_WEEK = """
+# The floor for a weekly file or a backfill: the same days' samples read from the cache
+# (every register decoded, as an all-sensor CSV needs) and nothing written.
+READ_ONLY = """
 import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 from luxlog.cache import Cache
 
-data, monday, zone = Path(sys.argv[1]), date.fromisoformat(sys.argv[2]), ZoneInfo(sys.argv[3])
-end = datetime.combine(monday, time(7), zone)
-start = datetime.combine(monday - timedelta(days=7), time(7), zone)
+data, last, days = Path(sys.argv[1]), date.fromisoformat(sys.argv[2]), int(sys.argv[3])
+zone = ZoneInfo(sys.argv[4])
+end = datetime.combine(last, time(7), zone)
+start = datetime.combine(last - timedelta(days=days), time(7), zone)
 with Cache.open(data / "cache.sqlite3", readonly=True) as cache:
     for sample in cache.query(int(start.timestamp() * 1000), int(end.timestamp() * 1000)):
         pass
@@ -194,7 +195,7 @@ def main() -> None:
             "(goal <= 1.5 s, <= 50 MiB)"
         )
         floor = min(
-            measure([sys.executable, "-c", READ_ONLY_WEEK, str(data), str(monday), ZONE], data, "")
+            measure([sys.executable, "-c", READ_ONLY, str(data), str(monday), "7", ZONE], data, "")
             for _ in range(3)
         )
         print(
@@ -209,6 +210,14 @@ def main() -> None:
         print(
             f"  backfill {first}..{last}: {len(files)} daily files ({total / 1e9:.1f} GB) in "
             f"{backfill[0]:.1f} s, {backfill[1]:.0f} MiB peak (goal for 365: <= 45 s, <= 50 MiB)"
+        )
+        days = (last - first).days + 1
+        floor = measure(
+            [sys.executable, "-c", READ_ONLY, str(data), str(last), str(days), ZONE], data, ""
+        )
+        print(
+            f"  baseline, reading the same {days} days' samples and writing nothing: "
+            f"{floor[0]:.1f} s, {floor[1]:.0f} MiB peak"
         )
         if not args.keep:
             for file in files:
