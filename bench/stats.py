@@ -99,7 +99,7 @@ def main() -> None:
         days = calendar.periods("day", first, last)
         with Cache.open(cache_path) as cache:  # what `rollup due` does, day by day
             stored, _ = cpu(
-                lambda: dayfigures.day_rows(
+                lambda: dayfigures.period_rows(
                     cache, days, calendar=calendar, settings=settings, now_ms=now
                 )
             )

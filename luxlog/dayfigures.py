@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 from luxlog.counters import BRIDGE_MS, PeriodStats
 from luxlog.daysums import Partial, compose, days_of
-from luxlog.periodrows import RowMaker
 from luxlog.periods import Calendar, Period
 from luxlog.summariser import cache_samples, day_figures
 
@@ -150,29 +149,6 @@ def _figures(
     return [found for found in figures if found is not None]
 
 
-def day_rows(
-    cache: Cache,
-    days: Sequence[Period],
-    *,
-    calendar: Calendar,
-    settings: Settings,
-    now_ms: int,
-    store: bool = True,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[PeriodStats]:
-    """Rows for ``days`` (in order, kind "day"): stored ones reused, the rest computed."""
-    figures = _figures(
-        cache,
-        days,
-        calendar=calendar,
-        settings=settings,
-        now_ms=now_ms,
-        store=store,
-        progress=progress,
-    )
-    return [row for row, _ in figures]
-
-
 def period_rows(
     cache: Cache,
     periods: Sequence[Period],
@@ -183,20 +159,22 @@ def period_rows(
     store: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[PeriodStats]:
-    """Rows for weeks, months or seasons, added up from their days' stored sums (the
-    days not stored yet are computed, and stored when finished and writable)."""
+    """Rows for ``periods`` (in order, one kind): days from their stored figures, weeks,
+    months and seasons added up from their days' stored sums. Days not stored yet are
+    computed, and stored when finished and ``store`` is true and the cache writable."""
+    days = periods if periods and periods[0].kind == "day" else days_of(periods, calendar)
     figures = _figures(
         cache,
-        days_of(periods, calendar),
+        days,
         calendar=calendar,
         settings=settings,
         now_ms=now_ms,
         store=store,
         progress=progress,
     )
+    if days is periods:
+        return [row for row, _ in figures]
+    partials = [partial for _, partial in figures]
     return compose(
-        periods,
-        [partial for _, partial in figures],
-        rows=RowMaker(calendar, settings.interval_sec),
-        now_ms=now_ms,
+        periods, partials, calendar=calendar, interval_sec=settings.interval_sec, now_ms=now_ms
     )

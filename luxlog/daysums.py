@@ -178,11 +178,13 @@ def compose(
     periods: Sequence[Period],
     partials: Sequence[Partial],
     *,
-    rows: RowMaker,
+    calendar: Calendar,
+    interval_sec: int,
     now_ms: int | None,
 ) -> list[PeriodStats]:
     """Rows of ``periods`` from the partials of their days (in time order; a day
     belongs to the period that holds its start)."""
+    rows = RowMaker(calendar, interval_sec)
     result: list[PeriodStats] = []
     position = 0
     for period in periods:

@@ -107,10 +107,9 @@ def compute(
             f"no data yet: the cache {settings.cache_path} is created by the first flush "
             "(every 5 minutes when scheduled; or run `luxlog flush`)"
         )
-    from luxlog.dayfigures import day_rows, period_rows  # days stored by `rollup due`
+    from luxlog.dayfigures import period_rows  # days stored by `rollup due`
 
-    rows = day_rows if kind == "day" else period_rows
     with Cache.open(settings.cache_path, readonly=True) as cache:
-        return rows(
+        return period_rows(
             cache, periods, calendar=calendar, settings=settings, now_ms=now, progress=progress
         )

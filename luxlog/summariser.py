@@ -448,19 +448,12 @@ def summarise(
         )
         summariser.feed(samples)
         return summariser.finish()[0]
+    days = days_of(periods, calendar)
     figures = day_figures(
-        samples,
-        days_of(periods, calendar),
-        calendar=calendar,
-        interval_sec=interval_sec,
-        now_ms=now_ms,
+        samples, days, calendar=calendar, interval_sec=interval_sec, now_ms=now_ms
     )
-    return compose(
-        periods,
-        [partial for _, partial in figures],
-        rows=RowMaker(calendar, interval_sec),
-        now_ms=now_ms,
-    )
+    partials = [partial for _, partial in figures]
+    return compose(periods, partials, calendar=calendar, interval_sec=interval_sec, now_ms=now_ms)
 
 
 def cache_samples(

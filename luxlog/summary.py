@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from luxlog import clock
 from luxlog.counters import COLUMNS, PeriodStats
-from luxlog.dayfigures import day_rows
+from luxlog.dayfigures import period_rows
 from luxlog.outputs import WriteResult, write_file
 from luxlog.periods import Calendar, next_month
 
@@ -67,7 +67,7 @@ def month_rows(
         return []  # nothing cached in this month: no file rather than a month of blanks
     periods = calendar.periods("day", first, through)
 
-    return day_rows(cache, periods, calendar=calendar, settings=settings, now_ms=now)
+    return period_rows(cache, periods, calendar=calendar, settings=settings, now_ms=now)
 
 
 def update_month_summary(

@@ -52,7 +52,7 @@ def counted(monkeypatch):
 def rows(settings, now_ms, *, first=FIRST, last=LAST, store=True):
     days = BERLIN.periods("day", first, last)
     with Cache.open(settings.cache_path) as cache:
-        return dayfigures.day_rows(
+        return dayfigures.period_rows(
             cache, days, calendar=BERLIN, settings=settings, now_ms=now_ms, store=store
         )
 
@@ -111,7 +111,9 @@ def test_a_read_only_cache_computes_without_storing(settings, filled, counted):
     now = filled
     days = BERLIN.periods("day", FIRST, LAST)
     with Cache.open(settings.cache_path, readonly=True) as cache:
-        computed = dayfigures.day_rows(cache, days, calendar=BERLIN, settings=settings, now_ms=now)
+        computed = dayfigures.period_rows(
+            cache, days, calendar=BERLIN, settings=settings, now_ms=now
+        )
     assert computed == fresh(settings, now)
     rows(settings, now)
     assert counted == [4, 4]

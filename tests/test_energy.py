@@ -374,7 +374,6 @@ def test_a_week_built_from_stored_days_keeps_the_energy_of_a_long_gap_across_mid
     # across midnight is no day's, but the week holds the sample it started from. The week
     # is built from its days' sums, read back from JSON as stored day figures are.
     from luxlog import daysums
-    from luxlog.periodrows import RowMaker
     from luxlog.summariser import day_figures
 
     end = DAY0 + 48 * HOUR - 10 * MIN
@@ -396,8 +395,10 @@ def test_a_week_built_from_stored_days_keeps_the_energy_of_a_long_gap_across_mid
     days = daysums.days_of([week_period], UTC_CAL)
     figures = day_figures(samples, days, calendar=UTC_CAL, interval_sec=600)
     stored = [json.loads(json.dumps(partial)) for _, partial in figures]
-    rows = RowMaker(UTC_CAL, 600)
-    assert daysums.compose([week_period], stored, rows=rows, now_ms=None) == [week]
+    composed = daysums.compose(
+        [week_period], stored, calendar=UTC_CAL, interval_sec=600, now_ms=None
+    )
+    assert composed == [week]
 
     first, last = samples[0], samples[-1]
     heat = (linear(last.timestamp_ms, heat_knots) - 10_000) / 10
