@@ -188,6 +188,22 @@ def test_decimation_keeps_extremes_in_time_order():
     assert data.decimate(points[:10], 0, 10, 50) == points[:10]
 
 
+def test_period_cop_is_over_the_hours_both_were_known():
+    # A day whose energy-input counters appeared at noon (issue 13): 44 kWh heat all day,
+    # 6.2 kWh electricity from noon, over which 20.1 kWh heat were made. Its whole heat
+    # over its electricity would give the period a COP of 7; the span-aware one is 3.2.
+    noon = {"heat_kwh": 44.0, "electricity_kwh": 6.2, "cop_heat_kwh": 20.1}
+    noon["cop_electricity_kwh"] = 6.2
+    full = {"heat_kwh": 40.0, "electricity_kwh": 12.5, "cop_heat_kwh": 40.0}
+    full["cop_electricity_kwh"] = 12.5
+    rows = [data._empty_row(data.parse_day("2026-01-0" + str(d))) for d in (1, 2, 3)]
+    rows[0].update(noon)
+    rows[1].update(full)  # the third day has no figures at all
+    totals = data._totals(rows)
+    assert totals["cop"] == round((20.1 + 40.0) / (6.2 + 12.5), 2) == 3.21  # not 4.49
+    assert (totals["heat_kwh"], totals["electricity_kwh"]) == (84.0, 18.7)
+
+
 def test_period_api_reads_summaries_and_computes_only_today(client: TestClient, web: WebData):
     view = client.get("/api/v1/period/month/2026-01-19").json()
     days = view["days"]

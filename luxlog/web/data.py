@@ -51,6 +51,8 @@ PERIOD_DAY_FIELDS = (
     "heat_kwh",
     "electricity_kwh",
     "cop",
+    "cop_heat_kwh",
+    "cop_electricity_kwh",
     "compressor_starts",
     "minutes_per_start",
     "compressor_hours",
@@ -386,17 +388,18 @@ def _empty_row(day: date) -> dict[str, Any]:
 
 
 def _totals(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Sums over the days; COP as total heat over total electricity of the days that
-    know both (days without an electricity figure would otherwise inflate it)."""
+    """Sums over the days; the COP over the hours where heat and electricity were both
+    known, as each day's COP is (its ``cop_heat_kwh`` and ``cop_electricity_kwh``): a
+    day's whole heat over electricity known for half of it would inflate it."""
     totals: dict[str, Any] = {}
     rows = list(rows)
     for name in _SUMMED:
         known = [float(row[name]) for row in rows if row[name] is not None]
         totals[name] = round(sum(known), 2) if known else None
     pairs = [
-        (float(row["heat_kwh"]), float(row["electricity_kwh"]))
+        (float(row["cop_heat_kwh"]), float(row["cop_electricity_kwh"]))
         for row in rows
-        if row["heat_kwh"] is not None and row["electricity_kwh"]
+        if row["cop_heat_kwh"] is not None and row["cop_electricity_kwh"]
     ]
     electricity = sum(e for _, e in pairs)
     totals["cop"] = round(sum(h for h, _ in pairs) / electricity, 2) if electricity > 0 else None
