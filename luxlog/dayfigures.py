@@ -113,8 +113,9 @@ def _figures(
     """Each day's row and sums: stored ones reused, the rest computed.
 
     Days to compute are summarised in contiguous runs (one streamed pass each); the
-    finished ones are stored when ``store`` is true and the cache is writable.
-    ``progress`` is called per run with (samples done, samples in the run).
+    finished ones are stored when ``store`` is true: in ``cache`` if it is writable,
+    else by :func:`_store_aside`. ``progress`` is called per run with (samples done,
+    samples in the run).
     """
     figures: list[tuple[PeriodStats, Partial] | None] = []
     marks: list[str] = []
@@ -123,6 +124,7 @@ def _figures(
         marks.append(mark)
         figures.append(_decode(cache.get_state(_key(period)), mark))
     reused = sum(1 for found in figures if found is not None)
+    finished: list[tuple[str, str]] = []  # computed figures of finished days, to store
     index = 0
     while index < len(days):
         if figures[index] is not None:
@@ -142,11 +144,48 @@ def _figures(
         for offset, (row, partial) in enumerate(computed):
             figures[index + offset] = (row, partial)
             period = days[index + offset]
-            if store and not cache.readonly and now_ms >= period.end_ms + BRIDGE_MS:
-                cache.set_state(_key(period), _encode(row, partial, marks[index + offset]))
+            if store and now_ms >= period.end_ms + BRIDGE_MS:
+                finished.append((_key(period), _encode(row, partial, marks[index + offset])))
         index = end
     log.debug("day figures: %d day(s), %d reused from the cache", len(days), reused)
+    if finished and not cache.readonly:
+        with cache.atomic():  # one commit for all, not one per day
+            for key, value in finished:
+                cache.set_state(key, value)
+    elif finished:
+        _store_aside(settings, finished)
     return [found for found in figures if found is not None]
+
+
+def _store_aside(settings: Settings, entries: list[tuple[str, str]]) -> None:
+    """Store figures computed over a read-only cache, if the cache can be written now.
+
+    Why: ``stats`` reads the cache without its lock, so that it never holds up a flush;
+    without this, the days it computed after an import or an upgrade would be computed
+    again on every run until ``rollup due`` happened to store them (it stores only the
+    days of the current month). Never waits for the lock and never fails the command:
+    figures are a saving, not data.
+    """
+    import sqlite3
+
+    from luxlog.cache import Cache
+    from luxlog.errors import LuxlogError
+    from luxlog.flush import check_before_writing
+    from luxlog.locks import cache_lock_path, hold
+
+    try:
+        with (
+            hold(cache_lock_path(settings.data_dir), timeout=0.0, what="the cache"),
+            Cache.open(settings.cache_path, busy_timeout_sec=1) as cache,
+        ):
+            check_before_writing(cache)  # write nothing into a damaged file
+            with cache.atomic():
+                for key, value in entries:
+                    cache.set_state(key, value)
+    except (LuxlogError, OSError, sqlite3.Error) as exc:
+        log.debug("day figures not stored (%s): computed again next time", exc)
+        return
+    log.debug("day figures: stored %d day(s) computed over a read-only cache", len(entries))
 
 
 def period_rows(

@@ -10,6 +10,7 @@ from helpers import settings_in
 
 from luxlog import dayfigures, stats
 from luxlog.cache import Cache
+from luxlog.locks import cache_lock_path, hold
 from luxlog.sample import Sample
 from luxlog.simulator import HeatPumpModel, load_capture
 from luxlog.stats import BRIDGE_MS, Calendar
@@ -107,16 +108,28 @@ def test_other_settings_or_damaged_records_are_recomputed(settings, filled, coun
     assert counted[3:] == [1]  # only the damaged record's day
 
 
-def test_a_read_only_cache_computes_without_storing(settings, filled, counted):
+def test_a_read_only_cache_stores_its_figures_aside_when_the_cache_is_free(
+    settings, filled, counted
+):
+    # `stats` reads without the cache lock; what it computed for finished days is stored
+    # afterwards if the lock is free at once, and simply not when a flush holds it.
     now = filled
     days = BERLIN.periods("day", FIRST, LAST)
-    with Cache.open(settings.cache_path, readonly=True) as cache:
+    with (
+        hold(cache_lock_path(settings.data_dir), timeout=1, what="the cache"),
+        Cache.open(settings.cache_path, readonly=True) as cache,
+    ):
         computed = dayfigures.period_rows(
             cache, days, calendar=BERLIN, settings=settings, now_ms=now
         )
     assert computed == fresh(settings, now)
-    rows(settings, now)
-    assert counted == [4, 4]
+    with Cache.open(settings.cache_path, readonly=True) as cache:
+        computed = dayfigures.period_rows(
+            cache, days, calendar=BERLIN, settings=settings, now_ms=now
+        )
+    assert counted == [4, 4]  # the lock was held the first time: nothing was stored
+    assert rows(settings, now) == computed
+    assert counted == [4, 4]  # the second time it was free: all four stored
 
 
 def test_stats_by_day_reads_the_stored_rows(settings, filled, counted):

@@ -534,19 +534,19 @@ def test_compute_by_week_and_progress(tmp_path):
     start = BERLIN.midnight_ms(date(2026, 3, 28))
     simulate(settings, "bouni-2016-V3.78-MSW6", start, start + 3 * 24 * HOUR, 300_000)
     seen: list[tuple[int, int]] = []
-    days = stats.compute(
-        settings,
-        first=date(2026, 3, 28),
-        last=date(2026, 3, 30),
-        now_ms=start + 4 * 24 * HOUR,
-    )
-    (week,) = stats.compute(
+    (week,) = stats.compute(  # first: its days are computed (and stored) with progress
         settings,
         kind="week",
         first=date(2026, 3, 28),
         last=date(2026, 3, 28),
         now_ms=start + 4 * 24 * HOUR,
         progress=lambda done, total: seen.append((done, total)),
+    )
+    days = stats.compute(
+        settings,
+        first=date(2026, 3, 28),
+        last=date(2026, 3, 30),
+        now_ms=start + 4 * 24 * HOUR,
     )
     assert [d.hours for d in days] == [24.0, 23.0, 24.0]
     assert week.compressor_starts == sum(d.compressor_starts for d in days[:2])
