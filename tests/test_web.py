@@ -7,12 +7,14 @@ import base64
 import gzip
 import hashlib
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 from webdata import TODAY, WebData, build
 
+from luxlog.cache import Cache
 from luxlog.cli import app as cli_app
 from luxlog.errors import ConfigError
 from luxlog.exitcodes import ExitCode
@@ -186,6 +188,34 @@ def test_decimation_keeps_extremes_in_time_order():
     assert (5_000, 1000.0) in out and (7_000, -1000.0) in out
     assert [t for t, _ in out] == sorted(t for t, _ in out)
     assert data.decimate(points[:10], 0, 10, 50) == points[:10]
+
+
+def test_period_days_without_a_summary_file_read_the_stored_day_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Month summaries are CSVs and pruned with them; the cache keeps each finished day's
+    # figures, so the Period page reads those instead of the samples of the month.
+    from luxlog import dayfigures, stats
+
+    web = build(tmp_path)
+    for summary in web.settings.output_dirs[0].glob("*summary*"):
+        summary.unlink()
+    computed: list[str] = []
+    real = dayfigures.day_figures
+
+    def spy(samples, days, **options):
+        computed.extend(day.label for day in days)
+        return real(samples, days, **options)
+
+    monkeypatch.setattr(dayfigures, "day_figures", spy)
+    with Cache.open(web.settings.cache_path, readonly=True) as cache:
+        view = data.period_view(cache, web.settings, "month", TODAY, now_ms=web.now_ms)
+    assert view["source"] == "cache"
+    # The days with samples that are over were stored by `rollup due`: not computed.
+    assert str(TODAY) in computed and not {"2026-01-18", "2026-01-19"} & set(computed)
+    yesterday = TODAY - timedelta(days=1)
+    (row,) = stats.compute(web.settings, first=yesterday, last=yesterday, now_ms=web.now_ms)
+    assert view["days"]["heat_kwh"][18] == row.heat_kwh
 
 
 def test_period_cop_is_over_the_hours_both_were_known():

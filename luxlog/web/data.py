@@ -418,21 +418,15 @@ def _compute_days(
     *,
     now_ms: int,
 ) -> list[stats.PeriodStats]:
-    """Day rows from the cache, one contiguous run of days per pass."""
-    result: list[stats.PeriodStats] = []
-    run: list[stats.Period] = []
-    for period in [*periods, None]:
-        if period is not None and (not run or run[-1].end_ms == period.start_ms):
-            run.append(period)
-            continue
-        if run:
-            result.extend(
-                stats.summarise_cache(
-                    cache, run, calendar=calendar, settings=settings, now_ms=now_ms
-                )
-            )
-        run = [period] if period is not None else []
-    return result
+    """Day rows from the cache: the day figures `rollup due` stored where they are still
+    valid (months whose summary file was pruned read them instead of a season of
+    samples), the rest computed, one contiguous run of days per pass. A page never
+    writes: nothing is stored."""
+    from luxlog.dayfigures import period_rows
+
+    return period_rows(
+        cache, periods, calendar=calendar, settings=settings, now_ms=now_ms, store=False
+    )
 
 
 def curve_view(
