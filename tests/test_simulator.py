@@ -456,6 +456,20 @@ def test_serve_forever_serves_until_stopped_from_another_thread() -> None:
         socket.create_connection(sim.address, timeout=1).close()
 
 
+def test_serve_forever_after_a_stop_from_another_thread_returns_at_once() -> None:
+    # The order a busy machine can produce: the other thread stops the simulator before
+    # this one reaches serve_forever(). It must not start serving again.
+    sim = Simulator(dynamic=False).start()
+    stopper = threading.Thread(target=sim.stop)
+    stopper.start()
+    stopper.join(timeout=5)
+    began = time.monotonic()
+    sim.serve_forever()
+    assert time.monotonic() - began < 1
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(sim.address, timeout=1).close()
+
+
 def test_serve_forever_stops_on_ctrl_c() -> None:
     # A shell starting us in the background sets SIGINT to "ignore", which would make
     # interrupt_main() a no-op; the CLI runs with Python's default handler.

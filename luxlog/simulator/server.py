@@ -247,9 +247,11 @@ class Simulator:
         """Serve until :meth:`stop` is called from elsewhere or Ctrl-C is pressed.
 
         The server is stopped either way; KeyboardInterrupt propagates so the CLI can
-        pick its exit status.
+        pick its exit status. A simulator that was started and then stopped before this
+        call returns at once: another thread's :meth:`stop` may well come first on a busy
+        machine, and restarting then would serve until nobody stops it again.
         """
-        if self._listener is None:
+        if self._listener is None and not self._stopping.is_set():
             self.start()
         try:
             # A timed wait keeps the main thread responsive to SIGINT on every platform.
