@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from luxlog.config import Settings
-from luxlog.spool import format_timestamp, parse_timestamp
+from luxlog.spool import format_timestamp, matched_time, parse_timestamp
 
 FAILURES_NAME = "poll-failures.jsonl"
 
@@ -57,13 +57,7 @@ def note_kept(line: bytes, before_ms: int) -> bool:
 
 def _note_time(data: bytes) -> int | None:
     """The time of the note starting ``data``, by its first bytes (no JSON parse)."""
-    match = _NOTE_TIME.search(data, 0, 80)
-    if match is None:
-        return None
-    try:
-        return parse_timestamp(match[1].decode("ascii"))
-    except (ValueError, UnicodeDecodeError):
-        return None
+    return matched_time(_NOTE_TIME.search(data, 0, 80))
 
 
 def _tail_since(path: Path, since_ms: int) -> bytes:

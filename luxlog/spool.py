@@ -118,7 +118,11 @@ def peek_time(data: bytes, start: int = 0) -> int | None:
     For readers that count and date lines without decoding samples (``status`` scans
     megabytes of spool every few seconds); None for a torn or foreign line.
     """
-    match = _LINE_TIME.match(data, start, start + 80)
+    return matched_time(_LINE_TIME.match(data, start, start + 80))
+
+
+def matched_time(match: re.Match[bytes] | None) -> int | None:
+    """The timestamp a ``"t":"..."`` pattern captured as its group 1, or None."""
     if match is None:
         return None
     try:
