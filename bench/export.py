@@ -29,8 +29,8 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from rollup import ZONE, build, measure
-from storage import START_MS
+from rollup import ZONE, measure
+from storage import START_MS, kept_cache
 
 from luxlog.simulator import DEFAULT_CAPTURE
 
@@ -114,13 +114,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="luxlog-bench-export-") as scratch:
         work = args.keep or Path(scratch)
-        data = work / "data"
-        cache = data / "cache.sqlite3"
-        if not cache.exists():
-            data.mkdir(parents=True, exist_ok=True)
-            build(cache, args.days, args.capture, args.seed)
-        else:
-            print(f"reusing {cache}")
+        data = kept_cache(work, args.days, args.capture, args.seed)
         total = samples_in(data, 0, 2**62)
         print(f"{total} samples, all sensors, time zone {ZONE}, whole processes")
         for fmt in [f for f in args.formats.split(",") if f]:
@@ -155,7 +149,7 @@ def main() -> None:
             # Push exactly one day: a copy of the cache with its cursor just before it.
             push_data = work / "push"
             push_data.mkdir(exist_ok=True)
-            shutil.copyfile(cache, push_data / "cache.sqlite3")
+            shutil.copyfile(data / "cache.sqlite3", push_data / "cache.sqlite3")
             from luxlog.cache import Cache
             from luxlog.push import _save_cursor
 

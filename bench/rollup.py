@@ -29,16 +29,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from storage import START_MS, fill_days
+from storage import START_MS, kept_cache
 
-from luxlog.simulator import DEFAULT_CAPTURE, HeatPumpModel, load_capture
+from luxlog.simulator import DEFAULT_CAPTURE
 
 ZONE = "Europe/Berlin"
-
-
-def build(path: Path, days: int, capture: str, seed: int) -> None:
-    model = HeatPumpModel(load_capture(capture), seed=seed, start_ms=START_MS)
-    print(f"built {days}-day cache in {fill_days(path, model, days, seed):.0f} s")
 
 
 # The baseline: the straightforward way to write the same daily file - every value of
@@ -156,14 +151,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="luxlog-bench-rollup-") as scratch:
-        work = args.keep or Path(scratch)
-        data = work / "data"
-        cache = data / "cache.sqlite3"
-        if not cache.exists():
-            data.mkdir(parents=True, exist_ok=True)
-            build(cache, args.days, args.capture, args.seed)
-        else:
-            print(f"reusing {cache}")
+        data = kept_cache(args.keep or Path(scratch), args.days, args.capture, args.seed)
         first = datetime.fromtimestamp(START_MS / 1000, tz=UTC).date()
         middle = first + timedelta(days=args.days // 2)
         monday = middle - timedelta(days=middle.weekday())

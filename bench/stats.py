@@ -28,8 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rollup import build
-from storage import DAY_MS, START_MS
+from storage import DAY_MS, START_MS, kept_cache
 
 from luxlog import dayfigures, report, stats
 from luxlog.cache import Cache
@@ -67,11 +66,8 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="build the cache here and reuse it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="luxlog-bench-stats-") as scratch:
-        data = (args.keep or Path(scratch)) / "data"
+        data = kept_cache(args.keep or Path(scratch), args.days, DEFAULT_CAPTURE, 1)
         cache_path = data / "cache.sqlite3"
-        if not cache_path.exists():
-            data.mkdir(parents=True, exist_ok=True)
-            build(cache_path, args.days, DEFAULT_CAPTURE, 1)
         settings = Settings(
             data_dir=data,
             cache_path=cache_path,

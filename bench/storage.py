@@ -90,6 +90,20 @@ def fill_days(path: Path, model: HeatPumpModel, days: int, seed: int) -> float:
     return time.perf_counter() - began
 
 
+def kept_cache(work: Path, days: int, capture: str = DEFAULT_CAPTURE, seed: int = 0) -> Path:
+    """``work/data``, holding a cache of ``days`` realistic days: built on the first run,
+    reused by a later one given the same ``--keep`` folder (a year takes ~1 min)."""
+    data = work / "data"
+    cache = data / "cache.sqlite3"
+    if cache.exists():
+        print(f"reusing {cache}")
+        return data
+    data.mkdir(parents=True, exist_ok=True)
+    model = HeatPumpModel(load_capture(capture), seed=seed, start_ms=START_MS)
+    print(f"built {days}-day cache in {fill_days(cache, model, days, seed):.0f} s")
+    return data
+
+
 def timed(action: Callable[[], object]) -> tuple[float, object]:
     began = time.perf_counter()
     result = action()

@@ -27,27 +27,20 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
+from storage import DAY_MS, START_MS, fill_days
+
 from luxlog import config, stats
 from luxlog.cache import Cache
 from luxlog.report import build
-from luxlog.sample import Sample
 from luxlog.simulator import DEFAULT_CAPTURE, HeatPumpModel, load_capture
 
-DAY_MS = 86_400_000
-INTERVAL_MS = 30_000
 START = date(2025, 1, 1)
-START_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
-HOST = "192.168.1.50:8889"
 
 
 def fill(path: Path, days: int) -> None:
-    model = HeatPumpModel(load_capture(DEFAULT_CAPTURE), seed=1, start_ms=START_MS)
-    with Cache.open(path) as cache:
-        for day in range(days):
-            first = START_MS + day * DAY_MS
-            cache.add_many(
-                Sample(t, HOST, *model.read(t)) for t in range(first, first + DAY_MS, INTERVAL_MS)
-            )
+    fill_days(
+        path, HeatPumpModel(load_capture(DEFAULT_CAPTURE), seed=1, start_ms=START_MS), days, 1
+    )
 
 
 def timed(run: Callable[[], object], repeat: int) -> float:
