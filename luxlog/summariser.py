@@ -61,7 +61,6 @@ from luxlog.counters import (
     Layer,
     PeriodStats,
     Problem,
-    Unit,
     duration_text,
     registers_read,
     temperature_converter,
@@ -129,7 +128,8 @@ class Summariser:
         self.gap_ms = GAP_INTERVALS * self.interval_ms
         self.now_ms = now_ms
         self.layers = [Layer(periods, now_ms) for periods in layers]
-        self._units = {spec.column: Unit.of(spec) for spec in COUNTERS}
+        self.rows = RowMaker(calendar, interval_sec)
+        self._units = self.rows.units  # one table of output units for sums and rows
         # What the per-sample loop needs of each counter, looked up once (a year of
         # statistics is ~1 million samples times eight counters).
         self._counter_plan = [
@@ -153,7 +153,6 @@ class Summariser:
         self._temperature_plan: list[tuple[int, dict[int, float | None]]] = [
             (index, {}) for _, index in TEMPERATURES
         ]
-        self.rows = RowMaker(calendar, interval_sec)
         self._watts_per_raw = unit_scale("calc", C_POWER_INPUT)[0]
         # Each counter's last valid sample (time, raw value), by position in COUNTERS.
         self._last_t: list[int | None] = [None] * len(COUNTERS)
